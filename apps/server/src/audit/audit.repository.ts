@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { ListResult } from '@certctl/domain';
+import { paginate } from '../database/paginate';
+import { AUDIT_EVENT_FIELDS, AuditEventDto, type AuditListQueryDto } from './dto/audit-event.dto';
+import { AuditEventEntity, type AuditCategory } from './audit-event.entity';
+
+export interface NewAuditEvent {
+  id: string;
+  category: AuditCategory;
+  actor: string;
+  actorType: string;
+  action: string;
+  resourceType: string;
+  resourceId: string;
+  details: Record<string, unknown>;
+  createdAt?: Date;
+}
+
+@Injectable()
+export class AuditRepository {
+  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+
+  /**
+   * Inserts one event; a second insert of the same id is a no-op, so a replayed queue
+   * message or a retry after an unknown outcome never duplicates a row.
+   */
+  async insert(e: NewAuditEvent, manager: EntityManager = this.ds.manager, timeoutMs?: number): Promise<void> {
+    const sql = `INSERT INTO audit_events (id, category, actor, actor_type, action, resource_type, resource_id, details, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9::timestamptz, now()))
+       ON CONFLICT (id) DO NOTHING`;
+    const params = [
+      e.id,
+      e.category,
+      e.actor,
+      e.actorType,
+      e.action,
+      e.resourceType,
+      e.resourceId,
+      JSON.stringify(e.details),
+      e.createdAt?.toISOString() ?? null,
+    ];
+    if (timeoutMs === undefined) {
+      await manager.query(sql, params);
+      return;
+    }
+    // Bounded wait: a locked or slow table must not pile up request-path inserts.
+    await manager.transaction(async (tx) => {
+      await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+      await tx.query(sql, params);
+    });
+  }
+
+  async findById(id: string): Promise<AuditEventEntity | null> {
+    return this.ds.getRepository(AuditEventEntity).findOneBy({ id });
+  }
+
+  async list(q: AuditListQueryDto): Promise<ListResult<Partial<AuditEventDto>>> {
+    const qb = this.ds.getRepository(AuditEventEntity).createQueryBuilder('a');
+    if (q.category) qb.andWhere('a.category = :category', { category: q.category });
+    if (q.actor) qb.andWhere('a.actor = :actor', { actor: q.actor });
+    if (q.action) qb.andWhere('a.action = :action', { action: q.action });
+    if (q.resource_type) qb.andWhere('a.resource_type = :rt', { rt: q.resource_type });
+    if (q.resource_id) qb.andWhere('a.resource_id = :rid', { rid: q.resource_id });
+    if (q.since) qb.andWhere('a.created_at >= :since', { since: q.since });
+    if (q.until) qb.andWhere('a.created_at < :until', { until: q.until });
+    return paginate(qb, q, {
+      sortable: { created_at: 'a.created_at', timestamp: 'a.created_at', actor: 'a.actor', action: 'a.action' },
+      defaultSort: '-created_at',
+      fields: AUDIT_EVENT_FIELDS,
+      toDto: AuditEventDto.from,
+    });
+  }
+}

@@ -1,0 +1,257 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The server's whole configuration: read once at boot from CERTCTL_* variables, validated,
+ * then injected as `AppConfig`. Nothing else in the server reads process.env.
+ */
+
+const bool = (name: string, dflt: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return dflt;
+      const s = v.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: `${name} must be true or false, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    });
+
+const int = (name: string, dflt: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return dflt;
+      if (!/^\d+$/.test(v.trim())) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      const n = Number(v.trim());
+      if (n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be between ${min} and ${max}, got ${n}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1000,
+  kb: 1000,
+  kib: 1024,
+  m: 1000 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+};
+
+/** Byte sizes: a plain number of bytes, or with a unit (`512KiB`, `1MB`, `2MiB`). */
+const byteSize = (name: string, dflt: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return dflt;
+      const m = /^(\d+)\s*([a-z]*)$/i.exec(v.trim());
+      const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+      if (!m || unit === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a byte count such as 1048576, 512KiB or 1MiB, got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+      const n = Number(m[1]) * unit;
+      if (n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be between ${min} and ${max} bytes, got ${n}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const url = (name: string, dflt: string, protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const raw = v === undefined || v.trim() === '' ? dflt : v.trim();
+      let parsed: URL;
+      try {
+        parsed = new URL(raw);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${name} is not a valid URL` });
+        return z.NEVER;
+      }
+      if (!protocols.includes(parsed.protocol)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must use ${protocols.map((p) => p.replace(':', '://')).join(' or ')}`,
+        });
+        return z.NEVER;
+      }
+      return raw;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const csv = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+
+export const configSchema = z
+  .object({
+    CERTCTL_SERVER_HOST: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const host = v === undefined || v.trim() === '' ? '127.0.0.1' : v.trim();
+        if (host !== 'localhost' && isIP(host) === 0) {
+          ctx.addIssue({ code: 'custom', message: 'CERTCTL_SERVER_HOST must be an IP address or localhost' });
+          return z.NEVER;
+        }
+        return host;
+      }),
+    CERTCTL_SERVER_PORT: int('CERTCTL_SERVER_PORT', 8443, 0, 65535),
+    CERTCTL_SERVER_TLS_CERT_PATH: optionalString,
+    CERTCTL_SERVER_TLS_KEY_PATH: optionalString,
+    CERTCTL_PUBLIC_URL: optionalString.pipe(
+      z
+        .string()
+        .url({ message: 'CERTCTL_PUBLIC_URL must be an https:// URL' })
+        .refine((u) => u.startsWith('https://'), 'CERTCTL_PUBLIC_URL must be an https:// URL')
+        .optional(),
+    ),
+    CERTCTL_DATA_DIR: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? './data' : v.trim())),
+    CERTCTL_DATABASE_URL: url(
+      'CERTCTL_DATABASE_URL',
+      'postgres://postgres@127.0.0.1:5432/certctl',
+      ['postgres:', 'postgresql:'],
+    ),
+    CERTCTL_DATABASE_MAX_CONNS: int('CERTCTL_DATABASE_MAX_CONNS', 20, 2, 500),
+    CERTCTL_REDIS_URL: url('CERTCTL_REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    CERTCTL_REDIS_PREFIX: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? 'certctl' : v.trim()))
+      .pipe(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'CERTCTL_REDIS_PREFIX may hold letters, digits and _.:- (1-64)')),
+    CERTCTL_MAX_BODY_SIZE: byteSize('CERTCTL_MAX_BODY_SIZE', 1024 * 1024, 1024, 256 * 1024 * 1024),
+    CERTCTL_CORS_ORIGINS: csv.pipe(
+      z.array(
+        z.string().refine((o) => {
+          try {
+            const u = new URL(o);
+            return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o;
+          } catch {
+            return false;
+          }
+        }, 'CERTCTL_CORS_ORIGINS entries must be origins such as https://console.example.com (no path, no wildcard)'),
+      ),
+    ),
+    CERTCTL_TRUSTED_PROXIES: csv,
+    CERTCTL_RATE_LIMIT_ENABLED: bool('CERTCTL_RATE_LIMIT_ENABLED', false),
+    CERTCTL_RATE_LIMIT_RPS: int('CERTCTL_RATE_LIMIT_RPS', 50, 1, 1_000_000),
+    CERTCTL_RATE_LIMIT_BURST: int('CERTCTL_RATE_LIMIT_BURST', 100, 1, 1_000_000),
+    CERTCTL_RATE_LIMIT_PER_USER_RPS: int('CERTCTL_RATE_LIMIT_PER_USER_RPS', 20, 1, 1_000_000),
+    CERTCTL_RATE_LIMIT_PER_USER_BURST: int('CERTCTL_RATE_LIMIT_PER_USER_BURST', 40, 1, 1_000_000),
+    CERTCTL_LOG_LEVEL: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? 'info' : v.trim().toLowerCase()))
+      .pipe(
+        z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+          message: 'CERTCTL_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+        }),
+      ),
+    CERTCTL_BOOTSTRAP_TOKEN: optionalString.pipe(
+      z.string().min(16, 'CERTCTL_BOOTSTRAP_TOKEN must be at least 16 characters').optional(),
+    ),
+    CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS: int('CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS', 10, 1, 600),
+  })
+  .superRefine((c, ctx) => {
+    if (!!c.CERTCTL_SERVER_TLS_CERT_PATH !== !!c.CERTCTL_SERVER_TLS_KEY_PATH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CERTCTL_SERVER_TLS_CERT_PATH'],
+        message: 'CERTCTL_SERVER_TLS_CERT_PATH and CERTCTL_SERVER_TLS_KEY_PATH must be set together',
+      });
+    }
+  });
+
+type Env = z.output<typeof configSchema>;
+
+/** The validated configuration, injected by class token. */
+export class AppConfig {
+  readonly server!: { host: string; port: number; tlsCertPath?: string; tlsKeyPath?: string; publicUrl?: string };
+  readonly dataDir!: string;
+  readonly database!: { url: string; maxConnections: number };
+  readonly redis!: { url: string; prefix: string };
+  readonly http!: { maxBodyBytes: number; corsOrigins: string[]; trustedProxies: string[] };
+  readonly rateLimit!: { enabled: boolean; rps: number; burst: number; perUserRps: number; perUserBurst: number };
+  readonly logLevel!: Env['CERTCTL_LOG_LEVEL'];
+  readonly bootstrapToken?: string;
+  readonly auditFlushTimeoutMs!: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? '');
+        return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const cfg: AppConfig = {
+    server: {
+      host: e.CERTCTL_SERVER_HOST,
+      port: e.CERTCTL_SERVER_PORT,
+      tlsCertPath: e.CERTCTL_SERVER_TLS_CERT_PATH,
+      tlsKeyPath: e.CERTCTL_SERVER_TLS_KEY_PATH,
+      publicUrl: e.CERTCTL_PUBLIC_URL,
+    },
+    dataDir: e.CERTCTL_DATA_DIR,
+    database: { url: e.CERTCTL_DATABASE_URL, maxConnections: e.CERTCTL_DATABASE_MAX_CONNS },
+    redis: { url: e.CERTCTL_REDIS_URL, prefix: e.CERTCTL_REDIS_PREFIX },
+    http: {
+      maxBodyBytes: e.CERTCTL_MAX_BODY_SIZE,
+      corsOrigins: e.CERTCTL_CORS_ORIGINS,
+      trustedProxies: e.CERTCTL_TRUSTED_PROXIES,
+    },
+    rateLimit: {
+      enabled: e.CERTCTL_RATE_LIMIT_ENABLED,
+      rps: e.CERTCTL_RATE_LIMIT_RPS,
+      burst: e.CERTCTL_RATE_LIMIT_BURST,
+      perUserRps: e.CERTCTL_RATE_LIMIT_PER_USER_RPS,
+      perUserBurst: e.CERTCTL_RATE_LIMIT_PER_USER_BURST,
+    },
+    logLevel: e.CERTCTL_LOG_LEVEL,
+    bootstrapToken: e.CERTCTL_BOOTSTRAP_TOKEN,
+    auditFlushTimeoutMs: e.CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS * 1000,
+  };
+  return Object.freeze(cfg);
+}

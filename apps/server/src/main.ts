@@ -1,0 +1,70 @@
+import { resolve } from 'node:path';
+import { AuthService } from './auth/auth.service';
+import { ConfigError, loadConfig } from './config/config.schema';
+import { ensureDatabaseExists, runMigrationsLocked } from './database/database-bootstrap';
+import { createServerApp, hardenServer } from './server-app';
+import { resolveServerTls, TlsConfigError } from './tls/server-tls';
+
+function fail(message: string): never {
+  process.stderr.write(`certctl: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+  let tls;
+  try {
+    tls = await resolveServerTls(config);
+  } catch (e) {
+    if (e instanceof TlsConfigError) fail(e.message);
+    throw e;
+  }
+
+  try {
+    if (await ensureDatabaseExists(config.database.url)) log(`created database ${dbName(config.database.url)}`);
+    const applied = await runMigrationsLocked(config.database.url);
+    if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
+  } catch (e) {
+    fail(`database ${dbName(config.database.url)} is not usable: ${(e as Error).message}`);
+  }
+
+  const app = await createServerApp(config, tls);
+  hardenServer(app);
+  await app.listen(config.server.port, config.server.host);
+
+  const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
+  const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;
+  const lines = [`certctl server listening on ${base}`, `  Swagger UI:   ${base}/api/docs`];
+  if (tls.caFile) {
+    lines.push(`  TLS CA file:  ${resolve(tls.caFile)}  (self-signed; curl --cacert ${resolve(tls.caFile)} ${base}/health)`);
+  }
+  const minted = await app.get(AuthService).mintInitialAdminKeyIfFresh();
+  if (minted) {
+    lines.push(
+      '',
+      '  Initial admin API key (shown once; store it now):',
+      `    ${minted.key}`,
+      `  curl${tls.caFile ? ` --cacert ${resolve(tls.caFile)}` : ''} -H "Authorization: Bearer ${minted.key}" ${base}/api/v1/auth/me`,
+    );
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+}
+
+function log(msg: string): void {
+  process.stdout.write(`certctl: ${msg}\n`);
+}
+
+function dbName(url: string): string {
+  return new URL(url).pathname.slice(1);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`certctl: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

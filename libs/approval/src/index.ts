@@ -1,0 +1,2 @@
+// Filled by later issues; exports through this one entry point.
+export {};

@@ -1,0 +1,5 @@
+export * from './errors/domain-error';
+export * from './ids/ids';
+export * from './queues/queues';
+export * from './auth/permissions';
+export * from './lists/list';

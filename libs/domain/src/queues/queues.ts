@@ -1,0 +1,41 @@
+/**
+ * Every BullMQ queue, job name and payload lives here so producers and processors agree
+ * at compile time. Payloads carry ids, never state: the processor re-reads the row.
+ */
+export const QueueName = {
+  /** Persists API audit rows off the request path; retried while Postgres is away. */
+  Audit: 'audit',
+} as const;
+export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+
+export const JobName = {
+  RecordApiCall: 'record-api-call',
+} as const;
+export type JobName = (typeof JobName)[keyof typeof JobName];
+
+/** One API call, as recorded in `audit_events` (category `api`). */
+export interface ApiCallAuditPayload {
+  /** Audit row id, also the BullMQ job id: a replayed message inserts nothing twice. */
+  id: string;
+  actor: string;
+  actor_type: ActorType;
+  method: string;
+  /** Path only: query strings may carry cursors or secrets and audit rows are forever. */
+  path: string;
+  status: number;
+  latency_ms: number;
+  /** First 16 hex chars of SHA-256 over the raw body, or null for an empty body. */
+  body_sha256: string | null;
+  request_id: string;
+  source_ip: string | null;
+  occurred_at: string;
+}
+
+import type { ActorType } from '../auth/permissions';
+
+export interface QueuePayloads {
+  [QueueName.Audit]: { [JobName.RecordApiCall]: ApiCallAuditPayload };
+}
+
+export type JobNameOf<Q extends QueueName> = keyof QueuePayloads[Q] & string;
+export type PayloadOf<Q extends QueueName, N extends JobNameOf<Q>> = QueuePayloads[Q][N];

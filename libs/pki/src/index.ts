@@ -1,0 +1,2 @@
+export * from './crypto-provider';
+export * from './tls-bundle';

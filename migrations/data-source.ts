@@ -1,0 +1,32 @@
+import type { DataSourceOptions } from 'typeorm';
+import { Foundation1795337600000 } from './1795337600000-Foundation';
+
+/** Every migration, in order. Adding one is one import and one line here. */
+export const MIGRATIONS = [Foundation1795337600000];
+
+/**
+ * The one DataSource definition shared by the server (with its entities) and the
+ * `npm run migrate` command (without). The schema is owned by the migrations alone.
+ */
+export function buildDataSourceOptions(
+  url: string,
+  extra: { maxConnections?: number; entities?: DataSourceOptions['entities']; applicationName?: string } = {},
+): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    synchronize: false,
+    migrationsRun: false,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    migrationsTransactionMode: 'each',
+    entities: extra.entities ?? [],
+    applicationName: extra.applicationName ?? 'certctl',
+    extra: {
+      max: extra.maxConnections ?? 10,
+      // Fail fast when Postgres is away instead of queueing requests forever.
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+    },
+  };
+}

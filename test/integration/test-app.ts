@@ -1,0 +1,69 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import supertest from 'supertest';
+import { DataSource } from 'typeorm';
+import { IdPrefix, newId, type BuiltinRole } from '@certctl/domain';
+import { displayPrefix, generateApiKey, hashApiKey } from '../../apps/server/src/auth/api-key';
+import { AuthRepository } from '../../apps/server/src/auth/auth.repository';
+import { loadConfig, type AppConfig } from '../../apps/server/src/config/config.schema';
+import { createServerApp } from '../../apps/server/src/server-app';
+
+export interface TestApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  http: ReturnType<typeof supertest>;
+  ds: DataSource;
+  /** Mints an API key whose actor holds the given built-in roles. */
+  mintKey(roles: BuiltinRole[], name?: string): Promise<{ id: string; key: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real server app (real Postgres and Redis of this test run), served over plain HTTP
+ * in-process for supertest; e2e tests cover the TLS listener.
+ */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dbUrl = process.env.CERTCTL_TEST_DATABASE_URL;
+  const prefix = process.env.CERTCTL_TEST_REDIS_PREFIX;
+  if (!dbUrl || !prefix) throw new Error('integration globalSetup did not run');
+  const config = loadConfig({
+    CERTCTL_DATABASE_URL: dbUrl,
+    CERTCTL_REDIS_PREFIX: prefix,
+    CERTCTL_LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const app = await createServerApp(config, undefined, { logger: false });
+  await app.init();
+  const ds = app.get(DataSource);
+  const repo = app.get(AuthRepository);
+  return {
+    app,
+    config,
+    http: supertest(app.getHttpServer()),
+    ds,
+    async mintKey(roles, name = 'test-key') {
+      const key = generateApiKey();
+      const id = newId(IdPrefix.ApiKey);
+      await repo.transaction((m) =>
+        repo.insertKeyWithRoles(
+          m,
+          { id, name, actorId: id, actorType: 'ApiKey', keyHash: hashApiKey(key), keyPrefix: displayPrefix(key), createdBy: 'test', expiresAt: null },
+          roles.map((r) => `role-${r}`),
+          'test',
+        ),
+      );
+      return { id, key };
+    },
+    close: () => app.close(),
+  };
+}
+
+/** Polls until `probe` returns a value that is not undefined (bounded). */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
