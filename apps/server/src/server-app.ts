@@ -1,6 +1,5 @@
 import type { Server } from 'node:https';
 import type { HttpsOptions } from '@nestjs/common/interfaces/external/https-options.interface';
-import type { Express } from 'express';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
@@ -23,7 +22,7 @@ export interface ServerTlsOptions {
 export async function createServerApp(
   config: AppConfig,
   tls: ServerTlsOptions | undefined,
-  opts: { preview?: boolean; logger?: false } = {},
+  opts: { preview?: boolean; logger?: false; swagger?: boolean } = {},
 ): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     httpsOptions: tls ? ({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' } as HttpsOptions) : undefined,
@@ -34,12 +33,12 @@ export async function createServerApp(
     abortOnError: false,
   });
   if (!opts.preview && opts.logger !== false) app.useLogger(app.get(Logger));
-  configureApp(app, config);
+  configureApp(app, config, opts.swagger ?? true);
   return app;
 }
 
-export function configureApp(app: NestExpressApplication, config: AppConfig): void {
-  const express = app.getHttpAdapter().getInstance() as Express;
+export function configureApp(app: NestExpressApplication, config: AppConfig, swagger = true): void {
+  const express = app.getHttpAdapter().getInstance();
   express.disable('x-powered-by');
   express.set('etag', 'weak');
   express.set('trust proxy', config.http.trustedProxies.length ? config.http.trustedProxies : false);
@@ -48,7 +47,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   app.useGlobalFilters(new HttpExceptionFilter());
   app.useGlobalPipes(new StrictValidationPipe());
   app.enableShutdownHooks();
-  setupSwagger(app);
+  if (swagger) setupSwagger(app);
 }
 
 /** Slow-client protection for the HTTPS listener. */

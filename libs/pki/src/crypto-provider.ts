@@ -14,6 +14,6 @@ export function ensureCryptoProvider(): void {
 /** A positive 20-byte serial as hex (RFC 5280 4.1.2.2: at most 20 octets, non-negative). */
 export function randomSerialHex(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(20));
-  bytes[0] = (bytes[0]! & 0x7f) | 0x01; // positive and no leading zero octet to strip
+  bytes[0] = (bytes[0] & 0x7f) | 0x01; // positive and no leading zero octet to strip
   return Buffer.from(bytes).toString('hex');
 }

@@ -19,7 +19,6 @@ export interface TlsBundle {
   keyPem: string;
 }
 
-type CryptoKey = webcrypto.CryptoKey;
 const ECDSA_P256: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGN_SHA256: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 
@@ -42,12 +41,12 @@ export async function createSelfSignedTlsBundle(req: TlsBundleRequest): Promise<
     name: caName,
     notBefore,
     notAfter,
-    keys: caKeys as webcrypto.CryptoKeyPair,
+    keys: caKeys,
     signingAlgorithm: SIGN_SHA256,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey as CryptoKey),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
 
@@ -62,20 +61,20 @@ export async function createSelfSignedTlsBundle(req: TlsBundleRequest): Promise<
     issuer: ca.subject,
     notBefore,
     notAfter,
-    publicKey: leafKeys.publicKey as CryptoKey,
-    signingKey: caKeys.privateKey as CryptoKey,
+    publicKey: leafKeys.publicKey,
+    signingKey: caKeys.privateKey,
     signingAlgorithm: SIGN_SHA256,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(san),
-      await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey as CryptoKey),
+      await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca),
     ],
   });
 
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey as CryptoKey);
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey);
   return {
     caCertPem: ca.toString('pem') + '\n',
     certPem: leaf.toString('pem') + '\n',
@@ -97,13 +96,13 @@ export function checkTlsBundle(certPem: string, keyPem: string, now = new Date()
   try {
     cert = new NodeX509(certPem);
   } catch (e) {
-    throw new Error(`certificate is not a readable PEM X.509 certificate (${(e as Error).message})`);
+    throw new Error(`certificate is not a readable PEM X.509 certificate (${(e as Error).message})`, { cause: e });
   }
   let key;
   try {
     key = createPrivateKey(keyPem);
   } catch (e) {
-    throw new Error(`private key is not a readable PEM private key (${(e as Error).message})`);
+    throw new Error(`private key is not a readable PEM private key (${(e as Error).message})`, { cause: e });
   }
   if (!cert.checkPrivateKey(key)) throw new Error('private key does not match the certificate');
   const notAfter = new Date(cert.validTo);

@@ -24,7 +24,7 @@ export class ApiAuditMiddleware implements NestMiddleware {
         actor: principal?.actorId ?? 'anonymous',
         actor_type: principal?.actorType ?? 'Anonymous',
         method: req.method,
-        path: req.originalUrl.split('?')[0]!,
+        path: req.originalUrl.split('?')[0],
         status: res.writableFinished ? res.statusCode : 499,
         latency_ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
         body_sha256: req.bodySha256 ?? null,

@@ -56,7 +56,7 @@ const byteSize = (name: string, dflt: number, min: number, max: number) =>
     .transform((v, ctx) => {
       if (v === undefined || v.trim() === '') return dflt;
       const m = /^(\d+)\s*([a-z]*)$/i.exec(v.trim());
-      const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+      const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
       if (!m || unit === undefined) {
         ctx.addIssue({
           code: 'custom',

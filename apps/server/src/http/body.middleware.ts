@@ -49,7 +49,10 @@ export class BodyMiddleware implements NestMiddleware {
         `request body must be application/json, got ${req.headers['content-type'] ?? 'no Content-Type'}`,
       );
     }
-    await new Promise<void>((resolve, reject) => this.json(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- body-parser passes Errors with type/status
+      this.json(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+    );
     next();
   }
 }

@@ -11,7 +11,7 @@ const toInt = ({ value }: { value: unknown }): unknown =>
  * mode (`cursor`, `page_size`; keyset on created_at, id); never both.
  */
 export class ListQueryDto {
-  @ApiPropertyOptional({ minimum: 1, default: 1, description: 'Page number (page mode).' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, default: 1, description: 'Page number (page mode).' })
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -19,6 +19,7 @@ export class ListQueryDto {
   page?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     minimum: 1,
     maximum: LIST_MAX_PER_PAGE,
     default: LIST_DEFAULT_PER_PAGE,
@@ -38,6 +39,7 @@ export class ListQueryDto {
   cursor?: string;
 
   @ApiPropertyOptional({
+    type: 'integer',
     minimum: 1,
     maximum: LIST_MAX_PER_PAGE,
     description: 'Items per page (cursor mode; starts cursor mode without a cursor).',
