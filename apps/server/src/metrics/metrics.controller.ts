@@ -11,6 +11,7 @@ export class MetricsController {
   @Get('prometheus')
   @RequirePermission('metrics.read')
   @Header('Cache-Control', 'no-store')
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiOperation({ operationId: 'getPrometheusMetrics', summary: 'Metrics in the Prometheus text format' })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus exposition format 0.0.4', schema: { type: 'string' } })
