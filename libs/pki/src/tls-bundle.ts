@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its ASN.1 services through tsyringe, which needs the metadata polyfill.
+import 'reflect-metadata';
 import { webcrypto, X509Certificate as NodeX509, createPrivateKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { ensureCryptoProvider, randomSerialHex } from './crypto-provider';

@@ -1,0 +1,66 @@
+import { ConfigError, loadConfig } from './config.schema';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 8443 });
+    expect(c.database.url).toBe('postgres://postgres@127.0.0.1:5432/certctl');
+    expect(c.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(c.http.maxBodyBytes).toBe(1024 * 1024);
+    expect(c.http.corsOrigins).toEqual([]);
+    expect(c.rateLimit.enabled).toBe(false);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('names the variable of every bad value', () => {
+    const p = problems({
+      CERTCTL_SERVER_PORT: 'abc',
+      CERTCTL_DATABASE_URL: 'mysql://x/y',
+      CERTCTL_MAX_BODY_SIZE: 'lots',
+      CERTCTL_RATE_LIMIT_ENABLED: 'maybe',
+      CERTCTL_LOG_LEVEL: 'loud',
+    });
+    for (const name of [
+      'CERTCTL_SERVER_PORT',
+      'CERTCTL_DATABASE_URL',
+      'CERTCTL_MAX_BODY_SIZE',
+      'CERTCTL_RATE_LIMIT_ENABLED',
+      'CERTCTL_LOG_LEVEL',
+    ]) {
+      expect(p.some((m) => m.includes(name))).toBe(true);
+    }
+  });
+
+  it('parses byte sizes with units and bounds them', () => {
+    expect(loadConfig({ CERTCTL_MAX_BODY_SIZE: '512KiB' }).http.maxBodyBytes).toBe(512 * 1024);
+    expect(loadConfig({ CERTCTL_MAX_BODY_SIZE: '2MB' }).http.maxBodyBytes).toBe(2_000_000);
+    expect(problems({ CERTCTL_MAX_BODY_SIZE: '10' })[0]).toContain('between');
+  });
+
+  it('requires the TLS cert and key together', () => {
+    expect(problems({ CERTCTL_SERVER_TLS_CERT_PATH: '/x.pem' })[0]).toContain('CERTCTL_SERVER_TLS_KEY_PATH');
+  });
+
+  it('accepts only bare origins for CORS', () => {
+    expect(loadConfig({ CERTCTL_CORS_ORIGINS: 'https://a.example, https://b.example:8443' }).http.corsOrigins).toEqual([
+      'https://a.example',
+      'https://b.example:8443',
+    ]);
+    expect(problems({ CERTCTL_CORS_ORIGINS: '*' })[0]).toContain('CERTCTL_CORS_ORIGINS');
+    expect(problems({ CERTCTL_CORS_ORIGINS: 'https://a.example/path' })[0]).toContain('CERTCTL_CORS_ORIGINS');
+  });
+
+  it('refuses a short bootstrap token', () => {
+    expect(problems({ CERTCTL_BOOTSTRAP_TOKEN: 'short' })[0]).toContain('CERTCTL_BOOTSTRAP_TOKEN');
+  });
+});
