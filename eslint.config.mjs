@@ -15,7 +15,10 @@ const layer = (files, forbidden) => ({
         patterns: [
           appImports,
           ...forbidden.map((n) => ({ ...lib(n), message: `this layer may not depend on @certctl/${n}` })),
-          { group: ['../../libs/*', '../../../libs/*'], message: 'import other libs through their @certctl/<lib> alias' },
+          {
+            group: ['../../libs/*', '../../../libs/*'],
+            message: 'import other libs through their @certctl/<lib> alias',
+          },
         ],
       },
     ],

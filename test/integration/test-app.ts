@@ -46,7 +46,16 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       await repo.transaction((m) =>
         repo.insertKeyWithRoles(
           m,
-          { id, name, actorId: id, actorType: 'ApiKey', keyHash: hashApiKey(key), keyPrefix: displayPrefix(key), createdBy: 'test', expiresAt: null },
+          {
+            id,
+            name,
+            actorId: id,
+            actorType: 'ApiKey',
+            keyHash: hashApiKey(key),
+            keyPrefix: displayPrefix(key),
+            createdBy: 'test',
+            expiresAt: null,
+          },
           roles.map((r) => `role-${r}`),
           'test',
         ),

@@ -63,7 +63,10 @@ export class AppModule implements NestModule {
         TypeOrmModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (c: AppConfig) => ({
-            ...buildDataSourceOptions(c.database.url, { maxConnections: c.database.maxConnections, entities: ENTITIES }),
+            ...buildDataSourceOptions(c.database.url, {
+              maxConnections: c.database.maxConnections,
+              entities: ENTITIES,
+            }),
             retryAttempts: 5,
             retryDelay: 2_000,
           }),

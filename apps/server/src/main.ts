@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;
   const lines = [`certctl server listening on ${base}`, `  Swagger UI:   ${base}/api/docs`];
   if (tls.caFile) {
-    lines.push(`  TLS CA file:  ${resolve(tls.caFile)}  (self-signed; curl --cacert ${resolve(tls.caFile)} ${base}/health)`);
+    lines.push(
+      `  TLS CA file:  ${resolve(tls.caFile)}  (self-signed; curl --cacert ${resolve(tls.caFile)} ${base}/health)`,
+    );
   }
   const minted = await app.get(AuthService).mintInitialAdminKeyIfFresh();
   if (minted) {

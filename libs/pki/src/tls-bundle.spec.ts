@@ -22,9 +22,13 @@ describe('createSelfSignedTlsBundle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'certctl-tls-'));
     writeFileSync(join(dir, 'ca.pem'), b.caCertPem);
     writeFileSync(join(dir, 'leaf.pem'), b.certPem);
-    const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), '-purpose', 'sslserver', join(dir, 'leaf.pem')], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      'openssl',
+      ['verify', '-CAfile', join(dir, 'ca.pem'), '-purpose', 'sslserver', join(dir, 'leaf.pem')],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(out.trim()).toMatch(/leaf\.pem: OK$/);
     expect(checkTlsBundle(b.certPem, b.keyPem).subject).toContain('CN=localhost');
   });

@@ -13,7 +13,9 @@ describe('list conventions on GET /api/v1/audit', () => {
       await t.http.get('/api/v1/version').set('Authorization', `Bearer ${caller.key}`);
     }
     await eventually(async () => {
-      const r: { n: string }[] = await t.ds.query('SELECT count(*) AS n FROM audit_events WHERE actor = $1', [caller.id]);
+      const r: { n: string }[] = await t.ds.query('SELECT count(*) AS n FROM audit_events WHERE actor = $1', [
+        caller.id,
+      ]);
       return Number(r[0]?.n) === N ? true : undefined;
     });
   });
@@ -21,7 +23,8 @@ describe('list conventions on GET /api/v1/audit', () => {
     await t.close();
   });
 
-  const get = (qs: string) => t.http.get(`/api/v1/audit?actor=${caller.id}&${qs}`).set('Authorization', `Bearer ${admin.key}`);
+  const get = (qs: string) =>
+    t.http.get(`/api/v1/audit?actor=${caller.id}&${qs}`).set('Authorization', `Bearer ${admin.key}`);
 
   it('pages with page/per_page and reports the total', async () => {
     const p1 = await get('per_page=10&page=1');

@@ -5,7 +5,14 @@ interface Row {
   id: string;
   actor: string;
   actor_type: string;
-  details: { method: string; path: string; status: number; latency_ms: number; body_sha256: string | null; request_id: string };
+  details: {
+    method: string;
+    path: string;
+    status: number;
+    latency_ms: number;
+    body_sha256: string | null;
+    request_id: string;
+  };
 }
 
 describe('API audit log and the append-only audit trail', () => {
@@ -56,9 +63,14 @@ describe('API audit log and the append-only audit trail', () => {
 
   it('does not audit probes outside /api/v1', async () => {
     await t.http.get('/health').set('X-Request-ID', 'audit-test-req-0003');
-    await t.http.get('/api/v1/version').set('Authorization', `Bearer ${admin.key}`).set('X-Request-ID', 'audit-test-req-0004');
+    await t.http
+      .get('/api/v1/version')
+      .set('Authorization', `Bearer ${admin.key}`)
+      .set('X-Request-ID', 'audit-test-req-0004');
     await rowFor('audit-test-req-0004');
-    const rows: unknown[] = await t.ds.query(`SELECT 1 FROM audit_events WHERE details->>'request_id' = 'audit-test-req-0003'`);
+    const rows: unknown[] = await t.ds.query(
+      `SELECT 1 FROM audit_events WHERE details->>'request_id' = 'audit-test-req-0003'`,
+    );
     expect(rows).toHaveLength(0);
   });
 
@@ -67,7 +79,9 @@ describe('API audit log and the append-only audit trail', () => {
     const c = new Client({ connectionString: process.env.CERTCTL_TEST_DATABASE_URL });
     await c.connect();
     try {
-      await expect(c.query(`UPDATE audit_events SET actor = 'mallory' WHERE id = $1`, [row.id])).rejects.toThrow(/append-only/);
+      await expect(c.query(`UPDATE audit_events SET actor = 'mallory' WHERE id = $1`, [row.id])).rejects.toThrow(
+        /append-only/,
+      );
       await expect(c.query(`DELETE FROM audit_events WHERE id = $1`, [row.id])).rejects.toThrow(/append-only/);
       await expect(c.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
       const still: { actor: string }[] = (await c.query(`SELECT actor FROM audit_events WHERE id = $1`, [row.id])).rows;

@@ -42,7 +42,10 @@ export class AuthController {
 
   @Get('permissions')
   @SelfService()
-  @ApiOperation({ operationId: 'listAuthPermissions', summary: 'The permission catalogue, marking those the caller holds' })
+  @ApiOperation({
+    operationId: 'listAuthPermissions',
+    summary: 'The permission catalogue, marking those the caller holds',
+  })
   @ApiOkResponse({ type: PermissionListDto })
   permissions(@CurrentPrincipal() p: Principal): PermissionListDto {
     return {

@@ -1,13 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import {
-  BuiltinRole,
-  gone,
-  IdPrefix,
-  newId,
-  unauthenticated,
-  type ActorType,
-  type Permission,
-} from '@certctl/domain';
+import { BuiltinRole, gone, IdPrefix, newId, unauthenticated, type ActorType, type Permission } from '@certctl/domain';
 import { AppConfig } from '../config/config.schema';
 import type { Principal } from '../http/request-context';
 import { bearerToken, digestsEqual, displayPrefix, generateApiKey, hashApiKey } from './api-key';

@@ -28,8 +28,7 @@ function routesOf(t: TestApp): RouteInfo[] {
         const sub = String(Reflect.getMetadata(PATH_METADATA, handler) ?? '');
         const path = ('/' + [base, sub].filter((s) => s && s !== '/').join('/')).replace(/\/+/g, '/');
         const policy = (Reflect.getMetadata(ACCESS_POLICY, handler) ?? Reflect.getMetadata(ACCESS_POLICY, ctrl)) as
-          | AccessPolicy
-          | undefined;
+          AccessPolicy | undefined;
         routes.push({ method: RequestMethod[method], path, policy });
       }
     }
@@ -67,15 +66,24 @@ describe('every route declares its access policy (deny by default)', () => {
   });
 
   it('gives every other route an explicit policy too', () => {
-    for (const r of routes) expect({ route: `${r.method} ${r.path}`, has: !!r.policy }).toEqual({ route: `${r.method} ${r.path}`, has: true });
+    for (const r of routes)
+      expect({ route: `${r.method} ${r.path}`, has: !!r.policy }).toEqual({
+        route: `${r.method} ${r.path}`,
+        has: true,
+      });
   });
 
   it('answers 401 on every /api/v1 route without credentials', async () => {
     for (const r of routes.filter((x) => x.path.startsWith('/api/v1'))) {
       const path = r.path.replace(/:[A-Za-z_]+/g, 'x-probe');
-      const req = (t.http as unknown as Record<string, (p: string) => Promise<{ status: number }>>)[r.method.toLowerCase()]!(path);
+      const req = (t.http as unknown as Record<string, (p: string) => Promise<{ status: number }>>)[
+        r.method.toLowerCase()
+      ]!(path);
       const res = await req;
-      expect({ route: `${r.method} ${r.path}`, status: res.status }).toEqual({ route: `${r.method} ${r.path}`, status: 401 });
+      expect({ route: `${r.method} ${r.path}`, status: res.status }).toEqual({
+        route: `${r.method} ${r.path}`,
+        status: 401,
+      });
     }
   });
 });

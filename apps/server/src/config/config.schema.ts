@@ -137,18 +137,19 @@ export const configSchema = z
       .string()
       .optional()
       .transform((v) => (v === undefined || v.trim() === '' ? './data' : v.trim())),
-    CERTCTL_DATABASE_URL: url(
-      'CERTCTL_DATABASE_URL',
-      'postgres://postgres@127.0.0.1:5432/certctl',
-      ['postgres:', 'postgresql:'],
-    ),
+    CERTCTL_DATABASE_URL: url('CERTCTL_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/certctl', [
+      'postgres:',
+      'postgresql:',
+    ]),
     CERTCTL_DATABASE_MAX_CONNS: int('CERTCTL_DATABASE_MAX_CONNS', 20, 2, 500),
     CERTCTL_REDIS_URL: url('CERTCTL_REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     CERTCTL_REDIS_PREFIX: z
       .string()
       .optional()
       .transform((v) => (v === undefined || v.trim() === '' ? 'certctl' : v.trim()))
-      .pipe(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'CERTCTL_REDIS_PREFIX may hold letters, digits and _.:- (1-64)')),
+      .pipe(
+        z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'CERTCTL_REDIS_PREFIX may hold letters, digits and _.:- (1-64)'),
+      ),
     CERTCTL_MAX_BODY_SIZE: byteSize('CERTCTL_MAX_BODY_SIZE', 1024 * 1024, 1024, 256 * 1024 * 1024),
     CERTCTL_CORS_ORIGINS: csv.pipe(
       z.array(

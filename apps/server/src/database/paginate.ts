@@ -33,7 +33,10 @@ function decodeCursor(raw: string): CursorKey {
   throw invalid('query.cursor: not a cursor this server issued');
 }
 
-function parseSort(sort: string, sortable: Record<string, string>): { column: string; dir: 'ASC' | 'DESC'; name: string } {
+function parseSort(
+  sort: string,
+  sortable: Record<string, string>,
+): { column: string; dir: 'ASC' | 'DESC'; name: string } {
   const desc = sort.startsWith('-');
   const name = desc ? sort.slice(1) : sort;
   const column = sortable[name];

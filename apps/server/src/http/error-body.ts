@@ -8,7 +8,12 @@ export interface ErrorBody {
   details?: Record<string, unknown>;
 }
 
-export function errorBody(status: number, message: string, requestId: string, details?: Record<string, unknown>): ErrorBody {
+export function errorBody(
+  status: number,
+  message: string,
+  requestId: string,
+  details?: Record<string, unknown>,
+): ErrorBody {
   return {
     error: STATUS_CODES[status] ?? 'Error',
     message,

@@ -14,11 +14,7 @@ describe('request pipeline: bad input never reaches a 500', () => {
   });
 
   const post = (body: string, type = 'application/json') =>
-    t.http
-      .post('/api/v1/auth/bootstrap')
-      .set('Authorization', `Bearer ${TOKEN}`)
-      .set('Content-Type', type)
-      .send(body);
+    t.http.post('/api/v1/auth/bootstrap').set('Authorization', `Bearer ${TOKEN}`).set('Content-Type', type).send(body);
 
   it('rejects malformed JSON with 400 naming the problem', async () => {
     const res = await post('{"name": ');

@@ -12,16 +12,24 @@ describe('docs/openapi.json', () => {
 
   it('gives every operation a unique operationId, a response schema and an access rule', async () => {
     const doc = JSON.parse(await renderOpenApiDocument(loadConfig({}))) as {
-      paths: Record<string, Record<string, { operationId?: string; responses: Record<string, unknown>; 'x-permission'?: string }>>;
+      paths: Record<
+        string,
+        Record<string, { operationId?: string; responses: Record<string, unknown>; 'x-permission'?: string }>
+      >;
     };
     const ids = new Set<string>();
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
-        expect({ path, method, operationId: op.operationId }).toEqual({ path, method, operationId: expect.any(String) });
+        expect({ path, method, operationId: op.operationId }).toEqual({
+          path,
+          method,
+          operationId: expect.any(String),
+        });
         expect(ids.has(op.operationId!)).toBe(false);
         ids.add(op.operationId!);
         expect(Object.keys(op.responses).some((s) => s.startsWith('2'))).toBe(true);
-        if (path.startsWith('/api/v1')) expect({ path, method, perm: op['x-permission'] }).toEqual({ path, method, perm: expect.any(String) });
+        if (path.startsWith('/api/v1'))
+          expect({ path, method, perm: op['x-permission'] }).toEqual({ path, method, perm: expect.any(String) });
       }
     }
   });

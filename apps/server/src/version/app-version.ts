@@ -5,7 +5,10 @@ function readVersion(): string {
   // src/version -> repo root (ts-jest) or dist/apps/server/apps/server/src/version -> repo root (built)
   for (const up of ['../../../..', '../../../../../../..']) {
     try {
-      const pkg = JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'certctl' && pkg.version) return pkg.version;
     } catch {
       // try the next candidate

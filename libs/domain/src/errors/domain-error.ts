@@ -37,7 +37,6 @@ export const invalid = (message: string, details?: Record<string, unknown>): Dom
 
 export const forbidden = (message: string): DomainError => new DomainError(ErrorCode.Forbidden, message);
 
-export const unauthenticated = (message: string): DomainError =>
-  new DomainError(ErrorCode.Unauthenticated, message);
+export const unauthenticated = (message: string): DomainError => new DomainError(ErrorCode.Unauthenticated, message);
 
 export const gone = (message: string): DomainError => new DomainError(ErrorCode.Gone, message);
