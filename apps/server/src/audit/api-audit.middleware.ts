@@ -13,7 +13,7 @@ export class ApiAuditMiddleware implements NestMiddleware {
   constructor(private readonly audit: AuditService) {}
 
   use(req: CertctlRequest, res: Response, next: NextFunction): void {
-    const path = req.originalUrl.split('?')[0]!;
+    const path = req.originalUrl.split('?')[0];
     if (path !== '/api/v1' && !path.startsWith('/api/v1/')) return next();
     const started = req.startedAt ?? process.hrtime.bigint();
     let done = false;

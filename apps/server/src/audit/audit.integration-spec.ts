@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
 
@@ -56,9 +57,7 @@ describe('API audit log and the append-only audit trail', () => {
     expect(row.actor).toBe('anonymous');
     expect(row.details.status).toBe(401);
     // sha256('{"name":"x"}') starts with these 16 hex chars
-    expect(row.details.body_sha256).toBe(
-      require('node:crypto').createHash('sha256').update('{"name":"x"}').digest('hex').slice(0, 16),
-    );
+    expect(row.details.body_sha256).toBe(createHash('sha256').update('{"name":"x"}').digest('hex').slice(0, 16));
   });
 
   it('does not audit probes outside /api/v1', async () => {

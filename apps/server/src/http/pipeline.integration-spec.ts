@@ -49,7 +49,7 @@ describe('request pipeline: bad input never reaches a 500', () => {
     expect(declared.status).toBe(413);
     expect(declared.body.message).toContain('CERTCTL_MAX_BODY_SIZE');
     // No Content-Length: the limit must hold while the body streams in.
-    const server = t.app.getHttpServer() as Server;
+    const server = t.app.getHttpServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
     const status = await new Promise<number>((resolve, reject) => {
