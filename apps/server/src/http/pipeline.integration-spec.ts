@@ -1,4 +1,4 @@
-import { request, type Server } from 'node:http';
+import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
 
