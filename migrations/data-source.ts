@@ -1,8 +1,9 @@
 import type { DataSourceOptions } from 'typeorm';
 import { Foundation1795337600000 } from './1795337600000-Foundation';
+import { Inventory1795424000000 } from './1795424000000-Inventory';
 
 /** Every migration, in order. Adding one is one import and one line here. */
-export const MIGRATIONS = [Foundation1795337600000];
+export const MIGRATIONS = [Foundation1795337600000, Inventory1795424000000];
 
 /**
  * The one DataSource definition shared by the server (with its entities) and the

@@ -3,3 +3,4 @@ export * from './ids/ids';
 export * from './queues/queues';
 export * from './auth/permissions';
 export * from './lists/list';
+export * from './inventory/enums';

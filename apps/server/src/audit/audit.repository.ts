@@ -66,7 +66,12 @@ export class AuditRepository {
     if (q.since) qb.andWhere('a.created_at >= :since', { since: q.since });
     if (q.until) qb.andWhere('a.created_at < :until', { until: q.until });
     return paginate(qb, q, {
-      sortable: { created_at: 'a.created_at', timestamp: 'a.created_at', actor: 'a.actor', action: 'a.action' },
+      sortable: {
+        created_at: 'a.created_at',
+        timestamp: 'a.created_at',
+        actor: { column: 'a.actor', kind: 'text' },
+        action: { column: 'a.action', kind: 'text' },
+      },
       defaultSort: '-created_at',
       fields: AUDIT_EVENT_FIELDS,
       toDto: AuditEventDto.from,

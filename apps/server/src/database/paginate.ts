@@ -2,9 +2,17 @@ import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { invalid, LIST_DEFAULT_PER_PAGE, type ListResult } from '@certctl/domain';
 import type { ListQueryDto } from '../http/list-query.dto';
 
+/** A sortable column: its SQL expression on the main alias, and how to keyset on it. */
+export interface SortColumn {
+  column: string;
+  kind: 'timestamp' | 'text' | 'number' | 'boolean';
+  /** Nullable columns sort NULLS LAST in both directions. */
+  nullable?: boolean;
+}
+
 export interface ListSpec<E, Dto extends { id: string }> {
-  /** API sort name -> column of the query builder's main alias. */
-  sortable: Record<string, string>;
+  /** API sort name -> column. A string is a non-null timestamp column. */
+  sortable: Record<string, string | SortColumn>;
   /** Default order, e.g. `-created_at`. */
   defaultSort: string;
   /** The fields a `fields=` selection may name. */
@@ -12,38 +20,48 @@ export interface ListSpec<E, Dto extends { id: string }> {
   toDto: (row: E) => Dto;
 }
 
-interface CursorKey {
-  t: string; // created_at, microsecond precision, as Postgres printed it
+interface Cursor {
+  s: string; // the sort it was issued for
+  v: string | null; // the sort value of the last row, as Postgres printed it
   id: string;
 }
 
-function encodeCursor(k: CursorKey): string {
-  return Buffer.from(JSON.stringify([k.t, k.id])).toString('base64url');
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.s, c.v, c.id])).toString('base64url');
 }
 
-function decodeCursor(raw: string): CursorKey {
+function decodeCursor(raw: string, sort: string): Cursor {
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') {
-      if (!Number.isNaN(Date.parse(v[0]))) return { t: v[0], id: v[1] };
-    }
+    v = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    // fall through
+    v = undefined;
   }
-  throw invalid('query.cursor: not a cursor this server issued');
+  if (
+    !Array.isArray(v) ||
+    v.length !== 3 ||
+    typeof v[0] !== 'string' ||
+    (typeof v[1] !== 'string' && v[1] !== null) ||
+    typeof v[2] !== 'string'
+  ) {
+    throw invalid('query.cursor: not a cursor this server issued');
+  }
+  if (v[0] !== sort) throw invalid(`query.cursor: issued for sort=${v[0]}, not sort=${sort}`);
+  return { s: v[0], v: v[1], id: v[2] };
 }
 
-function parseSort(
-  sort: string,
-  sortable: Record<string, string>,
-): { column: string; dir: 'ASC' | 'DESC'; name: string } {
+function normalize(col: string | SortColumn): SortColumn {
+  return typeof col === 'string' ? { column: col, kind: 'timestamp' } : col;
+}
+
+function parseSort(sort: string, sortable: Record<string, string | SortColumn>) {
   const desc = sort.startsWith('-');
   const name = desc ? sort.slice(1) : sort;
-  const column = sortable[name];
-  if (!column) {
+  const col = sortable[name];
+  if (!col) {
     throw invalid(`query.sort: cannot sort by ${JSON.stringify(name)}; allowed: ${Object.keys(sortable).join(', ')}`);
   }
-  return { column, dir: desc ? 'DESC' : 'ASC', name };
+  return { ...normalize(col), dir: desc ? ('DESC' as const) : ('ASC' as const), name, raw: sort };
 }
 
 function pickFields<Dto extends { id: string }>(
@@ -61,10 +79,18 @@ function pickFields<Dto extends { id: string }>(
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => keep.has(k))) as Partial<Dto>);
 }
 
+const CAST: Record<SortColumn['kind'], string> = {
+  timestamp: 'timestamptz',
+  text: 'text',
+  number: 'numeric',
+  boolean: 'boolean',
+};
+
 /**
  * Runs a list query under the API's list conventions. The builder carries the filters;
  * this adds ordering, the page or keyset window, the total and sparse fields.
- * Keyset (cursor) mode orders by (created_at, id), the index every listed table has.
+ * Cursor (keyset) mode orders by (sort column, id) so each page is an index range scan;
+ * the cursor carries the last row's sort value and id, and the sort it belongs to.
  */
 export async function paginate<E extends ObjectLiteral, Dto extends { id: string }>(
   qb: SelectQueryBuilder<E>,
@@ -72,44 +98,57 @@ export async function paginate<E extends ObjectLiteral, Dto extends { id: string
   spec: ListSpec<E, Dto>,
 ): Promise<ListResult<Partial<Dto>>> {
   const alias = qb.alias;
+  const idCol = `${alias}.id`;
   const cursorMode = query.cursor !== undefined || query.page_size !== undefined;
   if (cursorMode && (query.page !== undefined || query.per_page !== undefined)) {
     throw invalid('query: use either page/per_page or cursor/page_size, not both');
   }
   const sort = parseSort(query.sort ?? spec.defaultSort, spec.sortable);
+  const nulls = sort.nullable ? 'NULLS LAST' : undefined;
   const total = await qb.clone().getCount();
 
   if (!cursorMode) {
     const page = query.page ?? 1;
     const perPage = query.per_page ?? LIST_DEFAULT_PER_PAGE;
     const rows = await qb
-      .orderBy(sort.column, sort.dir)
-      .addOrderBy(`${alias}.id`, sort.dir)
+      .orderBy(sort.column, sort.dir, nulls)
+      .addOrderBy(idCol, sort.dir)
       .skip((page - 1) * perPage)
       .take(perPage)
       .getMany();
     return { data: pickFields(rows.map(spec.toDto), query.fields, spec.fields), total, page, per_page: perPage };
   }
 
-  if (sort.name !== 'created_at') {
-    throw invalid('query.sort: cursor pagination orders by created_at (use sort=created_at or sort=-created_at)');
-  }
   const pageSize = query.page_size ?? LIST_DEFAULT_PER_PAGE;
-  const createdAt = `${alias}.created_at`;
   if (query.cursor !== undefined) {
-    const c = decodeCursor(query.cursor);
+    const c = decodeCursor(query.cursor, sort.raw);
     const op = sort.dir === 'ASC' ? '>' : '<';
-    qb.andWhere(`(${createdAt}, ${alias}.id) ${op} (CAST(:cursorT AS timestamptz), :cursorId)`, {
-      cursorT: c.t,
-      cursorId: c.id,
-    });
+    const cast = CAST[sort.kind];
+    if (c.v === null) {
+      // Past the last non-null value: only the NULL tail remains, ordered by id.
+      qb.andWhere(`${sort.column} IS NULL AND ${idCol} ${op} :cursorId`, { cursorId: c.id });
+    } else if (sort.nullable) {
+      qb.andWhere(
+        `((${sort.column}, ${idCol}) ${op} (CAST(:cursorV AS ${cast}), :cursorId) OR ${sort.column} IS NULL)`,
+        { cursorV: c.v, cursorId: c.id },
+      );
+    } else {
+      qb.andWhere(`(${sort.column}, ${idCol}) ${op} (CAST(:cursorV AS ${cast}), :cursorId)`, {
+        cursorV: c.v,
+        cursorId: c.id,
+      });
+    }
   }
+  const printed =
+    sort.kind === 'timestamp'
+      ? `to_char(${sort.column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+      : `CAST(${sort.column} AS text)`;
   const { entities, raw } = await qb
-    .addSelect(`to_char(${createdAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'cursor_t')
-    .orderBy(createdAt, sort.dir)
-    .addOrderBy(`${alias}.id`, sort.dir)
+    .addSelect(printed, 'cursor_v')
+    .orderBy(sort.column, sort.dir, nulls)
+    .addOrderBy(idCol, sort.dir)
     .limit(pageSize + 1)
-    .getRawAndEntities<{ cursor_t: string }>();
+    .getRawAndEntities<{ cursor_v: string | null }>();
   const more = entities.length > pageSize;
   const pageRows = entities.slice(0, pageSize);
   const last = pageRows[pageRows.length - 1] as (E & { id: string }) | undefined;
@@ -117,7 +156,7 @@ export async function paginate<E extends ObjectLiteral, Dto extends { id: string
   return {
     data: pickFields(pageRows.map(spec.toDto), query.fields, spec.fields),
     total,
-    next_cursor: more && last && lastRaw ? encodeCursor({ t: lastRaw.cursor_t, id: last.id }) : null,
+    next_cursor: more && last && lastRaw ? encodeCursor({ s: sort.raw, v: lastRaw.cursor_v, id: last.id }) : null,
     page_size: pageSize,
   };
 }
