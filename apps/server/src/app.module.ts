@@ -27,6 +27,7 @@ import { redisRetryStrategy } from './redis/redis-options';
 import { RedisModule } from './redis/redis.module';
 import { RedisService } from './redis/redis.service';
 import { RedisThrottlerStorage } from './throttle/redis-throttler.storage';
+import { SecretsModule } from './secrets/secrets.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -113,6 +114,7 @@ export class AppModule implements NestModule {
             ],
           }),
         }),
+        SecretsModule,
         AuthModule,
         AuditModule,
       ],

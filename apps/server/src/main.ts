@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { AuthService } from './auth/auth.service';
 import { ConfigError, loadConfig } from './config/config.schema';
 import { ensureDatabaseExists, runMigrationsLocked } from './database/database-bootstrap';
+import { SecretDecryptError, SecretKeyMissingError } from './secrets/secret-box';
 import { createServerApp, hardenServer } from './server-app';
 import { resolveServerTls, TlsConfigError } from './tls/server-tls';
 
@@ -36,7 +37,12 @@ async function main(): Promise<void> {
 
   const app = await createServerApp(config, tls);
   hardenServer(app);
-  await app.listen(config.server.port, config.server.host);
+  try {
+    await app.listen(config.server.port, config.server.host);
+  } catch (e) {
+    if (e instanceof SecretKeyMissingError || e instanceof SecretDecryptError) fail(e.message);
+    throw e;
+  }
 
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { ListResult } from '@certctl/domain';
+import { IdPrefix, newId, type ListResult } from '@certctl/domain';
+import type { Principal } from '../http/request-context';
 import { paginate } from '../database/paginate';
 import { AUDIT_EVENT_FIELDS, AuditEventDto, type AuditListQueryDto } from './dto/audit-event.dto';
 import { AuditEventEntity, type AuditCategory } from './audit-event.entity';
@@ -50,6 +51,33 @@ export class AuditRepository {
       await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
       await tx.query(sql, params);
     });
+  }
+
+  /**
+   * A domain event (`certificate_created`, `role_deleted`, ...) written in the caller's
+   * transaction, so the change and its audit row commit or roll back together.
+   */
+  async recordDomain(
+    m: EntityManager,
+    actor: Pick<Principal, 'actorId' | 'actorType'>,
+    action: string,
+    resourceType: string,
+    resourceId: string,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.insert(
+      {
+        id: newId(IdPrefix.AuditEvent),
+        category: 'domain',
+        actor: actor.actorId,
+        actorType: actor.actorType,
+        action,
+        resourceType,
+        resourceId,
+        details,
+      },
+      m,
+    );
   }
 
   async findById(id: string): Promise<AuditEventEntity | null> {

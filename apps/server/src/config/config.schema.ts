@@ -181,6 +181,16 @@ export const configSchema = z
     CERTCTL_BOOTSTRAP_TOKEN: optionalString.pipe(
       z.string().min(16, 'CERTCTL_BOOTSTRAP_TOKEN must be at least 16 characters').optional(),
     ),
+    CERTCTL_CONFIG_ENCRYPTION_KEY: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v === '' ? undefined : v))
+      .pipe(
+        z
+          .string()
+          .refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'CERTCTL_CONFIG_ENCRYPTION_KEY must be at least 32 bytes')
+          .optional(),
+      ),
     CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS: int('CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS', 10, 1, 600),
   })
   .superRefine((c, ctx) => {
@@ -205,6 +215,8 @@ export class AppConfig {
   readonly rateLimit!: { enabled: boolean; rps: number; burst: number; perUserRps: number; perUserBurst: number };
   readonly logLevel!: Env['CERTCTL_LOG_LEVEL'];
   readonly bootstrapToken?: string;
+  /** Passphrase sealing issuer/target secrets at rest; unset = secrets cannot be stored. */
+  readonly configEncryptionKey?: string;
   readonly auditFlushTimeoutMs!: number;
 }
 
@@ -252,6 +264,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     logLevel: e.CERTCTL_LOG_LEVEL,
     bootstrapToken: e.CERTCTL_BOOTSTRAP_TOKEN,
+    configEncryptionKey: e.CERTCTL_CONFIG_ENCRYPTION_KEY,
     auditFlushTimeoutMs: e.CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS * 1000,
   };
   return Object.freeze(cfg);
