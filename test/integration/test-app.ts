@@ -28,10 +28,11 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const config = loadConfig({
     CERTCTL_DATABASE_URL: dbUrl,
     CERTCTL_REDIS_PREFIX: prefix,
-    CERTCTL_LOG_LEVEL: 'silent',
+    // CERTCTL_TEST_LOG=debug shows the server's logs while debugging a test
+    CERTCTL_LOG_LEVEL: process.env.CERTCTL_TEST_LOG ?? 'silent',
     ...env,
   });
-  const app = await createServerApp(config, undefined, { logger: false });
+  const app = await createServerApp(config, undefined, process.env.CERTCTL_TEST_LOG ? {} : { logger: false });
   await app.init();
   const ds = app.get(DataSource);
   const repo = app.get(AuthRepository);

@@ -28,6 +28,17 @@ import { RedisModule } from './redis/redis.module';
 import { RedisService } from './redis/redis.service';
 import { RedisThrottlerStorage } from './throttle/redis-throttler.storage';
 import { SecretsModule } from './secrets/secrets.module';
+import { TeamsModule } from './teams/teams.module';
+import { OwnersModule } from './owners/owners.module';
+import { NotificationsModule } from './notifications/notifications.module';
+import { IssuersModule } from './issuers/issuers.module';
+import { TargetsModule } from './targets/targets.module';
+import { AgentsModule } from './agents/agents.module';
+import { ProfilesModule } from './profiles/profiles.module';
+import { RenewalPoliciesModule } from './renewal-policies/renewal-policies.module';
+import { PoliciesModule } from './policies/policies.module';
+import { CertificatesModule } from './certificates/certificates.module';
+import { StatsModule } from './stats/stats.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -68,6 +79,8 @@ export class AppModule implements NestModule {
               maxConnections: c.database.maxConnections,
               entities: ENTITIES,
             }),
+            // Feature modules register their own entities with TypeOrmModule.forFeature.
+            autoLoadEntities: true,
             retryAttempts: 5,
             retryDelay: 2_000,
           }),
@@ -117,6 +130,17 @@ export class AppModule implements NestModule {
         SecretsModule,
         AuthModule,
         AuditModule,
+        TeamsModule,
+        OwnersModule,
+        NotificationsModule,
+        IssuersModule,
+        TargetsModule,
+        AgentsModule,
+        ProfilesModule,
+        RenewalPoliciesModule,
+        PoliciesModule,
+        CertificatesModule,
+        StatsModule,
       ],
       controllers: [HealthController, VersionController, MetricsController],
       providers: [

@@ -8,6 +8,20 @@ export const IdPrefix = {
   ApiKey: 'ak',
   AuditEvent: 'audit',
   Role: 'role',
+  Team: 'team',
+  Owner: 'o',
+  Issuer: 'iss',
+  Target: 't',
+  Agent: 'ag',
+  AgentGroup: 'agg',
+  Profile: 'prof',
+  RenewalPolicy: 'rp',
+  PolicyRule: 'pol',
+  PolicyViolation: 'pv',
+  Certificate: 'mc',
+  CertificateVersion: 'cv',
+  Job: 'job',
+  Notification: 'notif',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 
