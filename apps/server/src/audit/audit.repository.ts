@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import { IdPrefix, newId, type ListResult } from '@certctl/domain';
 import type { Principal } from '../http/request-context';
 import { paginate } from '../database/paginate';
-import { AUDIT_EVENT_FIELDS, AuditEventDto, type AuditListQueryDto } from './dto/audit-event.dto';
+import { AUDIT_EVENT_FIELDS, AuditEventDto, type AuditFilterDto, type AuditListQueryDto } from './dto/audit-event.dto';
 import { AuditEventEntity, type AuditCategory } from './audit-event.entity';
 
 export interface NewAuditEvent {
@@ -80,11 +80,15 @@ export class AuditRepository {
     );
   }
 
+  transaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction(work);
+  }
+
   async findById(id: string): Promise<AuditEventEntity | null> {
     return this.ds.getRepository(AuditEventEntity).findOneBy({ id });
   }
 
-  async list(q: AuditListQueryDto): Promise<ListResult<Partial<AuditEventDto>>> {
+  private filtered(q: AuditFilterDto): SelectQueryBuilder<AuditEventEntity> {
     const qb = this.ds.getRepository(AuditEventEntity).createQueryBuilder('a');
     if (q.category) qb.andWhere('a.category = :category', { category: q.category });
     if (q.actor) qb.andWhere('a.actor = :actor', { actor: q.actor });
@@ -93,7 +97,11 @@ export class AuditRepository {
     if (q.resource_id) qb.andWhere('a.resource_id = :rid', { rid: q.resource_id });
     if (q.since) qb.andWhere('a.created_at >= :since', { since: q.since });
     if (q.until) qb.andWhere('a.created_at < :until', { until: q.until });
-    return paginate(qb, q, {
+    return qb;
+  }
+
+  async list(q: AuditListQueryDto): Promise<ListResult<Partial<AuditEventDto>>> {
+    return paginate(this.filtered(q), q, {
       sortable: {
         created_at: 'a.created_at',
         timestamp: 'a.created_at',
@@ -104,5 +112,31 @@ export class AuditRepository {
       fields: AUDIT_EVENT_FIELDS,
       toDto: AuditEventDto.from,
     });
+  }
+
+  /**
+   * Every matching event, oldest first, in keyset batches: memory stays flat however
+   * large the trail, and each batch is an index range scan on (created_at, id).
+   */
+  async *scan(q: AuditFilterDto, batchSize = 1000): AsyncGenerator<AuditEventEntity[]> {
+    let after: { t: string; id: string } | undefined;
+    for (;;) {
+      const qb = this.filtered(q)
+        .addSelect(`to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'cursor_t')
+        .orderBy('a.created_at', 'ASC')
+        .addOrderBy('a.id', 'ASC')
+        .limit(batchSize);
+      if (after) {
+        qb.andWhere('(a.created_at, a.id) > (CAST(:afterT AS timestamptz), :afterId)', {
+          afterT: after.t,
+          afterId: after.id,
+        });
+      }
+      const { entities, raw } = await qb.getRawAndEntities<{ cursor_t: string }>();
+      if (entities.length === 0) return;
+      yield entities;
+      if (entities.length < batchSize) return;
+      after = { t: raw[raw.length - 1]!.cursor_t, id: entities[entities.length - 1]!.id };
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsString, MaxLength } from 'class-validator';
 import { ListQueryDto } from '../../http/list-query.dto';
 import type { AuditEventEntity } from '../audit-event.entity';
@@ -41,7 +41,7 @@ export const AUDIT_EVENT_FIELDS = [
   'timestamp',
 ] as const;
 
-export class AuditListQueryDto extends ListQueryDto {
+export class AuditFilterDto {
   @ApiPropertyOptional({ enum: ['api', 'domain', 'system'] })
   @IsOptional()
   @IsIn(['api', 'domain', 'system'])
@@ -61,6 +61,16 @@ export class AuditListQueryDto extends ListQueryDto {
   @IsOptional()
   @IsISO8601({ strict: true })
   until?: string;
+}
+
+/** List = filters + the list conventions (mixins keep one declaration of each filter). */
+export class AuditListQueryDto extends IntersectionType(AuditFilterDto, ListQueryDto) {}
+
+export class AuditExportQueryDto extends AuditFilterDto {
+  @ApiPropertyOptional({ enum: ['csv', 'json'], default: 'json' })
+  @IsOptional()
+  @IsIn(['csv', 'json'])
+  format?: 'csv' | 'json';
 }
 
 export class AuditEventPageDto {
