@@ -136,7 +136,7 @@ export class AuditRepository {
       if (entities.length === 0) return;
       yield entities;
       if (entities.length < batchSize) return;
-      after = { t: raw[raw.length - 1]!.cursor_t, id: entities[entities.length - 1]!.id };
+      after = { t: raw[raw.length - 1].cursor_t, id: entities[entities.length - 1].id };
     }
   }
 }
