@@ -1,47 +1,13 @@
-import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { ModulesContainer } from '@nestjs/core';
 import { isPermission } from '@certctl/domain';
 import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
-import { ACCESS_POLICY, type AccessPolicy } from './access-policy.decorator';
-
-interface RouteInfo {
-  method: string;
-  path: string;
-  policy?: AccessPolicy;
-}
-
-/** Every route the app serves, read from the controllers' metadata. */
-function routesOf(t: TestApp): RouteInfo[] {
-  const routes: RouteInfo[] = [];
-  for (const mod of t.app.get(ModulesContainer).values()) {
-    for (const wrapper of mod.controllers.values()) {
-      const ctrl = wrapper.metatype as (new (...a: unknown[]) => object) | null;
-      if (!ctrl) continue;
-      const base = String(Reflect.getMetadata(PATH_METADATA, ctrl) ?? '');
-      const proto = ctrl.prototype as Record<string, unknown>;
-      for (const name of Object.getOwnPropertyNames(proto)) {
-        const handler = proto[name];
-        if (name === 'constructor' || typeof handler !== 'function') continue;
-        const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined;
-        if (method === undefined) continue;
-        const sub = String(Reflect.getMetadata(PATH_METADATA, handler) ?? '');
-        const path = ('/' + [base, sub].filter((s) => s && s !== '/').join('/')).replace(/\/+/g, '/');
-        const policy = (Reflect.getMetadata(ACCESS_POLICY, handler) ?? Reflect.getMetadata(ACCESS_POLICY, ctrl)) as
-          AccessPolicy | undefined;
-        routes.push({ method: RequestMethod[method], path, policy });
-      }
-    }
-  }
-  return routes;
-}
+import { routeTable, type RouteInfo } from '../openapi/route-table';
 
 describe('every route declares its access policy (deny by default)', () => {
   let t: TestApp;
   let routes: RouteInfo[];
   beforeAll(async () => {
     t = await createTestApp({ CERTCTL_BOOTSTRAP_TOKEN: 'route-walk-bootstrap-token-000' });
-    routes = routesOf(t);
+    routes = routeTable(t.app);
   });
   afterAll(async () => {
     await t.close();
