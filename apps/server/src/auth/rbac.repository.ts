@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { conflict, type ActorType, type ListResult } from '@certctl/domain';
 import { paginate } from '../database/paginate';
+import { isUniqueViolation } from '../database/pg-errors';
 import { ApiKeyEntity, RoleEntity } from './auth.entities';
 import {
   API_KEY_FIELDS,
@@ -75,6 +76,16 @@ interface KeyRow {
   last_used_at: Date | null;
 }
 
+/** Runs an UPDATE or DELETE and returns the number of rows it changed. */
+async function affected(m: EntityManager, sql: string, params: unknown[]): Promise<number> {
+  // For UPDATE and DELETE, TypeORM's Postgres driver answers [rows, rowCount].
+  const [, count] = await m.query<[unknown[], number]>(sql, params);
+  return count;
+}
+
+/** Postgres TEXT cannot hold NUL; such an id names nothing (and must not reach the driver). */
+const storable = (s: string): boolean => !s.includes('\u0000');
+
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export function roleDto(r: RoleRecord): RoleDto {
@@ -110,11 +121,10 @@ const lockClause = (lock?: RowLock): string =>
 
 /** Maps unique violations on roles to 409s that say which value clashed. */
 function rethrowRoleConflict(e: unknown, role: { id?: string; name?: string }): never {
-  const err = e as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
-  const code = err.driverError?.code ?? err.code;
-  const constraint = err.driverError?.constraint ?? err.constraint;
-  if (code === '23505' && constraint === 'roles_pkey') throw conflict(`a role with id ${JSON.stringify(role.id)} already exists`);
-  if (code === '23505' && constraint === 'roles_name_key') {
+  if (isUniqueViolation(e, 'roles_pkey')) {
+    throw conflict(`a role with id ${JSON.stringify(role.id)} already exists`);
+  }
+  if (isUniqueViolation(e, 'roles_name_key')) {
     throw conflict(`a role named ${JSON.stringify(role.name)} already exists`);
   }
   throw e;
@@ -134,11 +144,14 @@ export class RbacRepository {
   async listRoles(q: RoleListQueryDto): Promise<ListResult<Partial<RoleDto>>> {
     const qb = this.ds.getRepository(RoleEntity).createQueryBuilder('r');
     const page = await paginate(qb, q, {
-      sortable: { created_at: 'r.created_at', updated_at: 'r.updated_at', name: 'r.name' },
+      sortable: {
+        created_at: 'r.created_at',
+        updated_at: 'r.updated_at',
+        name: { column: 'r.name', kind: 'text' },
+      },
       defaultSort: 'created_at',
       fields: ROLE_FIELDS,
-      toDto: (e: RoleEntity): RoleDto =>
-        roleDto({ ...e, permissions: [] }),
+      toDto: (e: RoleEntity): RoleDto => roleDto({ ...e, permissions: [] }),
     });
     if (page.data.some((r) => 'permissions' in r)) {
       const perms = await this.permissionsOf(
@@ -151,6 +164,7 @@ export class RbacRepository {
   }
 
   async findRole(id: string, m: EntityManager = this.ds.manager, lock?: RowLock): Promise<RoleRecord | null> {
+    if (!storable(id)) return null;
     const rows: RoleRow[] = await m.query(
       `SELECT id, name, description, builtin, created_at, updated_at
          FROM roles
@@ -179,7 +193,7 @@ export class RbacRepository {
         WHERE id = ANY($1::text[]) OR name = ANY($1::text[])
         ORDER BY id
         ${lockClause(lock)}`,
-      [refs],
+      [refs.filter(storable)],
     );
     const perms = await this.permissionsOf(
       m,
@@ -244,11 +258,11 @@ export class RbacRepository {
 
   /** Removes one permission; false when the role did not have it. */
   async removeRolePermission(m: EntityManager, id: string, permission: string): Promise<boolean> {
-    const rows: unknown[] = await m.query(
-      `DELETE FROM role_permissions WHERE role_id = $1 AND permission = $2 RETURNING permission`,
-      [id, permission],
-    );
-    if (rows.length === 0) return false;
+    const n = await affected(m, `DELETE FROM role_permissions WHERE role_id = $1 AND permission = $2`, [
+      id,
+      permission,
+    ]);
+    if (n === 0) return false;
     await this.touchRole(m, id);
     return true;
   }
@@ -270,15 +284,15 @@ export class RbacRepository {
 
   /** Deletes the role, its permissions and the grants left on revoked keys' actors. */
   async deleteRole(m: EntityManager, roleId: string): Promise<number> {
-    const released: unknown[] = await m.query(
+    const released = await affected(
+      m,
       `DELETE FROM actor_roles ar
         WHERE ar.role_id = $1
-          AND ${deadKeyActorSql('ar.actor_id')}
-        RETURNING ar.actor_id`,
+          AND ${deadKeyActorSql('ar.actor_id')}`,
       [roleId],
     );
     await m.query(`DELETE FROM roles WHERE id = $1`, [roleId]);
-    return released.length;
+    return released;
   }
 
   // ------------------------------------------------------------ keys
@@ -289,9 +303,9 @@ export class RbacRepository {
     const page = await paginate(qb, q, {
       sortable: {
         created_at: 'k.created_at',
-        name: 'k.name',
-        expires_at: 'k.expires_at',
-        last_used_at: 'k.last_used_at',
+        name: { column: 'k.name', kind: 'text' },
+        expires_at: { column: 'k.expires_at', kind: 'timestamp', nullable: true },
+        last_used_at: { column: 'k.last_used_at', kind: 'timestamp', nullable: true },
       },
       defaultSort: '-created_at',
       fields: API_KEY_FIELDS,
@@ -317,6 +331,7 @@ export class RbacRepository {
   }
 
   async findKey(id: string, m: EntityManager = this.ds.manager, lock?: RowLock): Promise<KeyRecord | null> {
+    if (!storable(id)) return null;
     const rows: KeyRow[] = await m.query(
       `SELECT id, name, actor_id, actor_type, key_prefix, created_by,
               created_at, expires_at, revoked_at, last_used_at
@@ -371,11 +386,8 @@ export class RbacRepository {
 
   /** Takes a role from an actor; false when the actor did not hold it. */
   async revokeRole(m: EntityManager, actorId: string, roleId: string): Promise<boolean> {
-    const rows: unknown[] = await m.query(
-      `DELETE FROM actor_roles WHERE actor_id = $1 AND role_id = $2 RETURNING role_id`,
-      [actorId, roleId],
-    );
-    return rows.length === 1;
+    const n = await affected(m, `DELETE FROM actor_roles WHERE actor_id = $1 AND role_id = $2`, [actorId, roleId]);
+    return n === 1;
   }
 
   /** Held for the rest of the transaction: one admin-affecting change at a time. */

@@ -13,11 +13,13 @@ import {
 } from 'class-validator';
 import { CLIENT_ID_PATTERN } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
+import { PageOf } from '../../http/page.dto';
 
 /** Role and key names: readable labels, 1-64 chars. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 const NAME_MESSAGE = 'must be 1-64 letters, digits, space, . _ - (starting with a letter or digit)';
 /** Free text Postgres can store (TEXT refuses NUL). */
+// eslint-disable-next-line no-control-regex -- NUL is exactly the character refused
 const NO_NUL = /^[^\u0000]*$/;
 /** RFC 3339 date-time with a time zone, e.g. 2030-01-31T12:00:00Z. */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
@@ -46,14 +48,7 @@ export const ROLE_FIELDS = [
   'updated_at',
 ] as const satisfies readonly (keyof RoleDto)[];
 
-export class RolePageDto {
-  @ApiProperty({ type: [RoleDto] }) data!: RoleDto[];
-  @ApiProperty() total!: number;
-  @ApiPropertyOptional() page?: number;
-  @ApiPropertyOptional() per_page?: number;
-  @ApiPropertyOptional({ nullable: true, type: String }) next_cursor?: string | null;
-  @ApiPropertyOptional() page_size?: number;
-}
+export class RolePageDto extends PageOf(RoleDto, 'RolePage') {}
 
 export class RoleListQueryDto extends ListQueryDto {}
 
@@ -155,14 +150,7 @@ export class CreatedApiKeyDto extends ApiKeyDto {
   @ApiProperty({ description: 'The API key secret. Shown once; store it now.' }) key!: string;
 }
 
-export class ApiKeyPageDto {
-  @ApiProperty({ type: [ApiKeyDto] }) data!: ApiKeyDto[];
-  @ApiProperty() total!: number;
-  @ApiPropertyOptional() page?: number;
-  @ApiPropertyOptional() per_page?: number;
-  @ApiPropertyOptional({ nullable: true, type: String }) next_cursor?: string | null;
-  @ApiPropertyOptional() page_size?: number;
-}
+export class ApiKeyPageDto extends PageOf(ApiKeyDto, 'ApiKeyPage') {}
 
 const toBool = ({ value }: { value: unknown }): unknown =>
   value === 'true' ? true : value === 'false' ? false : value;
