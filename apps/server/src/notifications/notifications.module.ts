@@ -1,5 +1,16 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module';
+import { NotificationEventEntity } from './notification-event.entity';
+import { NotificationsController } from './notifications.controller';
+import { NotificationsRepository } from './notifications.repository';
+import { NotificationsService } from './notifications.service';
 
-/** Bounded context `notifications`: controllers, services and repositories register here. */
-@Module({})
+/** Bounded context `notifications`: the notification inbox (read side; delivery comes later). */
+@Module({
+  imports: [TypeOrmModule.forFeature([NotificationEventEntity]), AuditModule],
+  controllers: [NotificationsController],
+  providers: [NotificationsRepository, NotificationsService],
+  exports: [NotificationsRepository],
+})
 export class NotificationsModule {}
