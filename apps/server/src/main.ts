@@ -37,6 +37,9 @@ async function main(): Promise<void> {
 
   const app = await createServerApp(config, tls);
   hardenServer(app);
+  // SIGTERM/SIGINT: close the listener, drain queue workers and audit writes, then exit 0
+  // (useProcessExit also lets the async logger flush).
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   try {
     await app.listen(config.server.port, config.server.host);
   } catch (e) {

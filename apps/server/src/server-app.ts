@@ -46,7 +46,6 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, swa
   app.use(requestIdMiddleware);
   app.useGlobalFilters(new HttpExceptionFilter());
   app.useGlobalPipes(new StrictValidationPipe());
-  app.enableShutdownHooks();
   if (swagger) setupSwagger(app);
 }
 

@@ -17,6 +17,8 @@ export interface TlsBundleRequest {
 
 export interface TlsBundle {
   caCertPem: string;
+  /** The CA key, kept (0600) so the server certificate can be re-issued under the same CA. */
+  caKeyPem: string;
   certPem: string;
   keyPem: string;
 }
@@ -24,25 +26,25 @@ export interface TlsBundle {
 const ECDSA_P256: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGN_SHA256: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 
+async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY') + '\n';
+}
+
 /**
- * A self-signed ECDSA P-256 CA and a server certificate it signs, for a server that has
- * no operator-provided TLS material. Clients trust the CA file, never the leaf alone, so
- * the leaf can be re-issued without touching clients.
+ * A self-signed ECDSA P-256 CA (10 years) and a server certificate it signs, for a server
+ * that has no operator-provided TLS material. Clients trust the CA file, never the leaf,
+ * so the leaf can later be re-issued (`issueTlsServerCertificate`) without touching them.
  */
 export async function createSelfSignedTlsBundle(req: TlsBundleRequest): Promise<TlsBundle> {
   ensureCryptoProvider();
   const now = req.now ?? new Date();
-  const days = req.validityDays ?? 825;
-  const notBefore = new Date(now.getTime() - 5 * 60_000); // tolerate small clock skew
-  const notAfter = new Date(now.getTime() + days * 86_400_000);
-
+  const caDays = Math.max(req.validityDays ?? 825, 3650);
   const caKeys = await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']);
-  const caName = `CN=${req.caCommonName ?? 'certctl local TLS CA'}, O=certctl`;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialHex(),
-    name: caName,
-    notBefore,
-    notAfter,
+    name: `CN=${req.caCommonName ?? 'certctl local TLS CA'}, O=certctl`,
+    notBefore: new Date(now.getTime() - 5 * 60_000),
+    notAfter: new Date(now.getTime() + caDays * 86_400_000),
     keys: caKeys,
     signingAlgorithm: SIGN_SHA256,
     extensions: [
@@ -51,7 +53,28 @@ export async function createSelfSignedTlsBundle(req: TlsBundleRequest): Promise<
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
+  const caCertPem = ca.toString('pem') + '\n';
+  const caKeyPem = await pkcs8Pem(caKeys.privateKey);
+  const leaf = await issueTlsServerCertificate({ ...req, caCertPem, caKeyPem, now });
+  return { caCertPem, caKeyPem, ...leaf };
+}
 
+/** A fresh server key and certificate (SANs from the request) signed by an existing CA. */
+export async function issueTlsServerCertificate(
+  req: TlsBundleRequest & { caCertPem: string; caKeyPem: string },
+): Promise<{ certPem: string; keyPem: string }> {
+  ensureCryptoProvider();
+  const now = req.now ?? new Date();
+  const days = req.validityDays ?? 825;
+  const ca = new x509.X509Certificate(req.caCertPem);
+  const caKey = await webcrypto.subtle.importKey(
+    'pkcs8',
+    x509.PemConverter.decodeFirst(req.caKeyPem),
+    ECDSA_P256,
+    false,
+    ['sign'],
+  );
+  const notAfter = new Date(Math.min(now.getTime() + days * 86_400_000, ca.notAfter.getTime()));
   const leafKeys = await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']);
   const san = [
     ...req.dnsNames.map((value) => ({ type: 'dns' as const, value })),
@@ -61,10 +84,10 @@ export async function createSelfSignedTlsBundle(req: TlsBundleRequest): Promise<
     serialNumber: randomSerialHex(),
     subject: `CN=${req.dnsNames[0] ?? req.ipAddresses[0] ?? 'certctl'}`,
     issuer: ca.subject,
-    notBefore,
+    notBefore: new Date(now.getTime() - 5 * 60_000),
     notAfter,
     publicKey: leafKeys.publicKey,
-    signingKey: caKeys.privateKey,
+    signingKey: caKey,
     signingAlgorithm: SIGN_SHA256,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
@@ -75,13 +98,7 @@ export async function createSelfSignedTlsBundle(req: TlsBundleRequest): Promise<
       await x509.AuthorityKeyIdentifierExtension.create(ca),
     ],
   });
-
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey);
-  return {
-    caCertPem: ca.toString('pem') + '\n',
-    certPem: leaf.toString('pem') + '\n',
-    keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
-  };
+  return { certPem: leaf.toString('pem') + '\n', keyPem: await pkcs8Pem(leafKeys.privateKey) };
 }
 
 export interface TlsBundleCheck {

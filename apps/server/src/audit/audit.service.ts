@@ -65,7 +65,12 @@ export class AuditService implements BeforeApplicationShutdown {
       this.logger.warn(`audit insert failed, queueing ${p.id} for retry: ${(e as Error).message}`);
     }
     try {
-      await withTimeout(this.queue.add(JobName.RecordApiCall, p, { jobId: p.id }), DIRECT_INSERT_TIMEOUT_MS, 'enqueue');
+      await withTimeout(
+        // 16 exponential attempts from 2 s span about 36 hours of Postgres outage.
+        this.queue.add(JobName.RecordApiCall, p, { jobId: p.id, attempts: 16 }),
+        DIRECT_INSERT_TIMEOUT_MS,
+        'enqueue',
+      );
     } catch (e) {
       // Neither store took it: the full event goes to the log so it is not silently lost.
       this.logger.error({ audit_event: p }, `audit event could not be persisted or queued: ${(e as Error).message}`);

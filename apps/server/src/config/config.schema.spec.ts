@@ -60,6 +60,16 @@ describe('loadConfig', () => {
     expect(problems({ CERTCTL_CORS_ORIGINS: 'https://a.example/path' })[0]).toContain('CERTCTL_CORS_ORIGINS');
   });
 
+  it('validates trusted proxies', () => {
+    expect(loadConfig({ CERTCTL_TRUSTED_PROXIES: 'loopback, 10.0.0.0/8, ::1' }).http.trustedProxies).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      '::1',
+    ]);
+    expect(problems({ CERTCTL_TRUSTED_PROXIES: '10.0.0.0/33' })[0]).toContain('CERTCTL_TRUSTED_PROXIES');
+    expect(problems({ CERTCTL_TRUSTED_PROXIES: 'proxy.example' })[0]).toContain('CERTCTL_TRUSTED_PROXIES');
+  });
+
   it('refuses a short bootstrap token', () => {
     expect(problems({ CERTCTL_BOOTSTRAP_TOKEN: 'short' })[0]).toContain('CERTCTL_BOOTSTRAP_TOKEN');
   });

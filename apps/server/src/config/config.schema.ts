@@ -163,7 +163,16 @@ export const configSchema = z
         }, 'CERTCTL_CORS_ORIGINS entries must be origins such as https://console.example.com (no path, no wildcard)'),
       ),
     ),
-    CERTCTL_TRUSTED_PROXIES: csv,
+    CERTCTL_TRUSTED_PROXIES: csv.pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            isProxySpec,
+            'CERTCTL_TRUSTED_PROXIES entries must be IP addresses, CIDRs, or loopback/linklocal/uniquelocal',
+          ),
+      ),
+    ),
     CERTCTL_RATE_LIMIT_ENABLED: bool('CERTCTL_RATE_LIMIT_ENABLED', false),
     CERTCTL_RATE_LIMIT_RPS: int('CERTCTL_RATE_LIMIT_RPS', 50, 1, 1_000_000),
     CERTCTL_RATE_LIMIT_BURST: int('CERTCTL_RATE_LIMIT_BURST', 100, 1, 1_000_000),
@@ -204,6 +213,15 @@ export const configSchema = z
   });
 
 type Env = z.output<typeof configSchema>;
+
+function isProxySpec(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [ip, prefix, ...rest] = entry.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 /** The validated configuration, injected by class token. */
 export class AppConfig {

@@ -14,6 +14,17 @@ function databaseName(url: string): string {
 /** Creates the configured database when it does not exist (two replicas may race: fine). */
 export async function ensureDatabaseExists(url: string): Promise<boolean> {
   const name = databaseName(url);
+  // Usually it exists: check by connecting to it, so a role that may not connect to the
+  // `postgres` maintenance database (managed Postgres) still boots.
+  const probe = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await probe.connect();
+    return false;
+  } catch (e) {
+    if ((e as { code?: string }).code !== '3D000') throw e; // 3D000: database does not exist
+  } finally {
+    await probe.end().catch(() => undefined);
+  }
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
@@ -25,7 +36,9 @@ export async function ensureDatabaseExists(url: string): Promise<boolean> {
       await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
       return true;
     } catch (e) {
-      if ((e as { code?: string }).code === '42P04') return false; // created by a sibling replica
+      // A sibling replica created it first: 42P04, or 23505 when both raced inside pg_database.
+      const code = (e as { code?: string }).code;
+      if (code === '42P04' || code === '23505') return false;
       throw e;
     }
   } finally {

@@ -38,7 +38,8 @@ export function rethrowConstraint(e: unknown, what: string): never {
     // "Key (owner_id)=(o-x) is not present in table "owners"." vs "... is still referenced from table ..."
     const m = /Key \(([^)]+)\)=\(([^)]*)\) is (not present in|still referenced from) table "([^"]+)"/.exec(detail);
     if (m?.[3] === 'not present in') throw invalid(`body.${m[1]}: ${m[4]} ${JSON.stringify(m[2])} does not exist`);
-    if (m?.[3] === 'still referenced from') throw conflict(`${what} is still referenced by ${m[4]}`, { referenced_by: m[4] });
+    if (m?.[3] === 'still referenced from')
+      throw conflict(`${what} is still referenced by ${m[4]}`, { referenced_by: m[4] });
     throw conflict(`${what} conflicts with related rows`);
   }
   throw e;

@@ -1,5 +1,6 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
@@ -19,6 +20,8 @@ export class ReadinessDto {
 }
 
 @ApiTags('health')
+// Probes are not API traffic: kubelets and load balancers must never be rate limited.
+@SkipThrottle()
 @Controller()
 export class HealthController {
   constructor(

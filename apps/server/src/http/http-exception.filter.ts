@@ -101,6 +101,20 @@ export class HttpExceptionFilter implements ExceptionFilter {
       res.end();
       return;
     }
+    if (status === HttpStatus.TOO_MANY_REQUESTS) setPlainRetryAfter(res);
     res.status(status).json(errorBody(status, message, requestId, details));
   }
+}
+
+/**
+ * The throttler sets one `Retry-After-<throttler>` header per limit it checked; clients
+ * (and CORS, which exposes `Retry-After`) expect the standard header: the longest wait.
+ */
+function setPlainRetryAfter(res: Response): void {
+  if (res.getHeader('Retry-After') !== undefined) return;
+  let wait = 0;
+  for (const [name, value] of Object.entries(res.getHeaders())) {
+    if (name.startsWith('retry-after-')) wait = Math.max(wait, Number(value) || 0);
+  }
+  res.setHeader('Retry-After', String(Math.max(1, Math.ceil(wait))));
 }

@@ -36,6 +36,11 @@ describe('request pipeline: bad input never reaches a 500', () => {
     expect(res.body.message).toBe('body.is_root: unknown field');
   });
 
+  it('treats a missing body as {} (the bootstrap body is all optional)', async () => {
+    const res = await t.http.post('/api/v1/auth/bootstrap').set('Authorization', `Bearer ${TOKEN}`);
+    expect([201, 410]).toContain(res.status);
+  });
+
   it('rejects a JSON body that is not an object', async () => {
     for (const body of ['[]', '"text"']) {
       const res = await post(body);

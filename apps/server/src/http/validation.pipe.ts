@@ -33,7 +33,10 @@ export class StrictValidationPipe extends ValidationPipe {
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' && metadata.metatype && this.toValidate(metadata)) {
-      if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
+      // No body at all is an empty object: a DTO with only optional fields accepts it, a
+      // DTO with required ones names them. A body that is JSON but not an object is refused.
+      if (value === undefined) value = {};
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         throw new BadRequestException('request body must be a JSON object');
       }
     }

@@ -15,7 +15,9 @@ export class HttpMetricsMiddleware implements NestMiddleware {
     const started = req.startedAt ?? process.hrtime.bigint();
     res.once('finish', () => {
       const routePath = (req.route as { path?: unknown } | undefined)?.path;
-      const route = typeof routePath === 'string' ? req.baseUrl + routePath : 'unmatched';
+      // Requests refused by middleware (413, 415) or matching no controller carry the
+      // middleware's own catch-all pattern, not a route template.
+      const route = typeof routePath === 'string' && !routePath.includes('*') ? req.baseUrl + routePath : 'unmatched';
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
     });

@@ -108,7 +108,7 @@ export type BuiltinRole = (typeof BuiltinRole)[keyof typeof BuiltinRole];
 
 const READ_ONLY = PERMISSIONS.filter((p) => /\.(read|list)$/.test(p) && !p.startsWith('auth.'));
 
-/** Identity and access administration: only admins hold these. */
+/** Identity and access administration (the auditor may list keys and roles, nothing more). */
 const AUTH_ADMIN = PERMISSIONS.filter((p) => p.startsWith('auth.'));
 
 /** Day-to-day certificate operations: everything except identity admin and break-glass. */
@@ -134,5 +134,5 @@ export const BUILTIN_ROLE_PERMISSIONS: Record<BuiltinRole, readonly Permission[]
   // admin narrows them per deployment.
   mcp: OPERATOR,
   cli: OPERATOR,
-  auditor: [...READ_ONLY, 'audit.read', 'audit.export', 'auth.key.list', 'auth.role.list'],
+  auditor: [...new Set<Permission>([...READ_ONLY, 'audit.read', 'audit.export', 'auth.key.list', 'auth.role.list'])],
 };
