@@ -47,7 +47,7 @@ function decodeCursor(raw: string, sort: string): Cursor {
     throw invalid('query.cursor: not a cursor this server issued');
   }
   if (v[0] !== sort) throw invalid(`query.cursor: issued for sort=${v[0]}, not sort=${sort}`);
-  return { s: v[0], v: v[1], id: v[2] };
+  return { s: v[0], v: v[1] as string | null, id: v[2] };
 }
 
 function normalize(col: string | SortColumn): SortColumn {

@@ -101,7 +101,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       res.end();
       return;
     }
-    if (status === HttpStatus.TOO_MANY_REQUESTS) setPlainRetryAfter(res);
+    if (status === 429) setPlainRetryAfter(res);
     res.status(status).json(errorBody(status, message, requestId, details));
   }
 }
