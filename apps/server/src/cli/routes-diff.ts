@@ -16,10 +16,10 @@ async function main(): Promise<void> {
     .filter((l) => /^(GET|POST|PUT|PATCH|DELETE|HEAD) \//.test(l));
   const app = await createServerApp(loadConfig({}), undefined, { preview: true, logger: false, swagger: false });
   const served = new Set(routeTable(app).map((r) => routeKey(r.method, r.path)));
-  const refKeys = new Set(reference.map((l) => routeKey(l.split(' ')[0]!, l.split(' ')[1]!)));
+  const refKeys = new Set(reference.map((l) => routeKey(l.split(' ')[0], l.split(' ')[1])));
   await app.close();
 
-  const missing = reference.filter((l) => !served.has(routeKey(l.split(' ')[0]!, l.split(' ')[1]!)));
+  const missing = reference.filter((l) => !served.has(routeKey(l.split(' ')[0], l.split(' ')[1])));
   const extra = [...served].filter((k) => !refKeys.has(k)).sort();
   process.stdout.write(`reference: ${reference.length} routes (${file})\n`);
   process.stdout.write(`served:    ${reference.length - missing.length} of them\n`);
