@@ -4,3 +4,5 @@ export * from './queues/queues';
 export * from './auth/permissions';
 export * from './lists/list';
 export * from './inventory/enums';
+export * from './policy';
+export * from './jobs/job-state';
