@@ -29,6 +29,7 @@ import { RedisService } from './redis/redis.service';
 import { RedisThrottlerStorage } from './throttle/redis-throttler.storage';
 import { SecretsModule } from './secrets/secrets.module';
 import { TeamsModule } from './teams/teams.module';
+import { JobsModule } from './jobs/jobs.module';
 import { OwnersModule } from './owners/owners.module';
 import { NotificationsModule } from './notifications/notifications.module';
 import { IssuersModule } from './issuers/issuers.module';
@@ -131,6 +132,7 @@ export class AppModule implements NestModule {
         AuthModule,
         AuditModule,
         TeamsModule,
+        JobsModule,
         OwnersModule,
         NotificationsModule,
         IssuersModule,
