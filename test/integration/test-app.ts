@@ -21,7 +21,10 @@ export interface TestApp {
  * The real server app (real Postgres and Redis of this test run), served over plain HTTP
  * in-process for supertest; e2e tests cover the TLS listener.
  */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+  opts: { beforeInit?: (app: NestExpressApplication) => void } = {},
+): Promise<TestApp> {
   const dbUrl = process.env.CERTCTL_TEST_DATABASE_URL;
   const prefix = process.env.CERTCTL_TEST_REDIS_PREFIX;
   if (!dbUrl || !prefix) throw new Error('integration globalSetup did not run');
@@ -33,6 +36,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     ...env,
   });
   const app = await createServerApp(config, undefined, process.env.CERTCTL_TEST_LOG ? {} : { logger: false });
+  opts.beforeInit?.(app);
   await app.init();
   const ds = app.get(DataSource);
   const repo = app.get(AuthRepository);

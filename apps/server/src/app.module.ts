@@ -30,6 +30,7 @@ import { RedisThrottlerStorage } from './throttle/redis-throttler.storage';
 import { SecretsModule } from './secrets/secrets.module';
 import { TeamsModule } from './teams/teams.module';
 import { JobsModule } from './jobs/jobs.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
 import { OwnersModule } from './owners/owners.module';
 import { NotificationsModule } from './notifications/notifications.module';
 import { IssuersModule } from './issuers/issuers.module';
@@ -132,6 +133,7 @@ export class AppModule implements NestModule {
         AuthModule,
         AuditModule,
         TeamsModule,
+        SchedulerModule,
         JobsModule,
         OwnersModule,
         NotificationsModule,

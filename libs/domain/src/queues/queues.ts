@@ -5,6 +5,8 @@
 export const QueueName = {
   /** Persists API audit rows off the request path; retried while Postgres is away. */
   Audit: 'audit',
+  /** Ticks of the periodic loops (renewal check, job retry, ...), one job scheduler each. */
+  Scheduler: 'scheduler',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -33,8 +35,25 @@ export interface ApiCallAuditPayload {
 
 import type { ActorType } from '../auth/permissions';
 
+/** Periodic loops: each is a BullMQ job scheduler on the `scheduler` queue. */
+export const LoopName = {
+  RenewalCheck: 'renewal-check',
+  JobProcessor: 'job-processor',
+  JobRetry: 'job-retry',
+  JobTimeout: 'job-timeout',
+  AgentHealth: 'agent-health',
+  ShortLivedExpiry: 'short-lived-expiry',
+  CrlRegeneration: 'crl-regeneration',
+  NotificationRetry: 'notification-retry',
+} as const;
+export type LoopName = (typeof LoopName)[keyof typeof LoopName];
+
+/** A loop tick carries nothing: the loop reads what it needs from Postgres. */
+export type LoopTickPayload = Record<string, never>;
+
 export interface QueuePayloads {
   [QueueName.Audit]: { [JobName.RecordApiCall]: ApiCallAuditPayload };
+  [QueueName.Scheduler]: Record<string, LoopTickPayload>;
 }
 
 export type JobNameOf<Q extends QueueName> = keyof QueuePayloads[Q] & string;
