@@ -42,6 +42,6 @@ describe('periodic loops on BullMQ job schedulers', () => {
     await eventually(async () => (runs.length >= 4 ? true : undefined), 15_000);
     expect(maxActive).toBe(1);
     const sorted = [...runs].sort((a, b) => a.start - b.start);
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.start).toBeGreaterThanOrEqual(sorted[i - 1]!.end);
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i].start).toBeGreaterThanOrEqual(sorted[i - 1].end);
   });
 });
