@@ -27,6 +27,9 @@ const common = {
 };
 
 module.exports = {
+  // testTimeout is a global option (ignored inside projects): integration and e2e tests
+  // start real servers, so allow 90 s per test.
+  testTimeout: 90_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     {
@@ -35,13 +38,11 @@ module.exports = {
       testMatch: ['<rootDir>/{apps,libs}/**/*.integration-spec.ts'],
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
       globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
-      testTimeout: 30_000,
     },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts'],
-      testTimeout: 90_000,
     },
   ],
 };

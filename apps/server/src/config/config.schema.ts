@@ -95,6 +95,31 @@ const url = (name: string, dflt: string, protocols: string[]) =>
       return raw;
     });
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Go-style durations as certctl takes them: `30s`, `5m`, `24h`, `1h30m`, `7d`. */
+const duration = (name: string, dflt: string, minMs: number, maxMs: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const raw = v === undefined || v.trim() === '' ? dflt : v.trim();
+      const parts = [...raw.matchAll(/(\d+)(ms|s|m|h|d)/g)];
+      const ms = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]], 0);
+      if (parts.length === 0 || parts.map((p) => p[0]).join('') !== raw) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a duration such as 30s, 5m or 24h, got ${JSON.stringify(raw)}`,
+        });
+        return z.NEVER;
+      }
+      if (ms < minMs || ms > maxMs) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be between ${minMs} ms and ${maxMs} ms, got ${ms} ms` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
 const optionalString = z
   .string()
   .optional()
@@ -200,6 +225,22 @@ export const configSchema = z
           .refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'CERTCTL_CONFIG_ENCRYPTION_KEY must be at least 32 bytes')
           .optional(),
       ),
+    CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: duration(
+      'CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL',
+      '30s',
+      100,
+      86_400_000,
+    ),
+    CERTCTL_SCHEDULER_RETRY_INTERVAL: duration('CERTCTL_SCHEDULER_RETRY_INTERVAL', '5m', 100, 86_400_000),
+    CERTCTL_JOB_TIMEOUT_INTERVAL: duration('CERTCTL_JOB_TIMEOUT_INTERVAL', '10m', 100, 86_400_000),
+    CERTCTL_JOB_AWAITING_CSR_TIMEOUT: duration('CERTCTL_JOB_AWAITING_CSR_TIMEOUT', '24h', 1_000, 365 * 86_400_000),
+    CERTCTL_JOB_AWAITING_APPROVAL_TIMEOUT: duration(
+      'CERTCTL_JOB_AWAITING_APPROVAL_TIMEOUT',
+      '168h',
+      1_000,
+      365 * 86_400_000,
+    ),
+    CERTCTL_SCHEDULER_JOB_CLAIM_LIMIT: int('CERTCTL_SCHEDULER_JOB_CLAIM_LIMIT', 100, 1, 10_000),
     CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS: int('CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS', 10, 1, 600),
   })
   .superRefine((c, ctx) => {
@@ -236,6 +277,14 @@ export class AppConfig {
   /** Passphrase sealing issuer/target secrets at rest; unset = secrets cannot be stored. */
   readonly configEncryptionKey?: string;
   readonly auditFlushTimeoutMs!: number;
+  readonly jobs!: {
+    processorIntervalMs: number;
+    retryIntervalMs: number;
+    timeoutIntervalMs: number;
+    awaitingCsrTimeoutMs: number;
+    awaitingApprovalTimeoutMs: number;
+    claimLimit: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -284,6 +333,14 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     bootstrapToken: e.CERTCTL_BOOTSTRAP_TOKEN,
     configEncryptionKey: e.CERTCTL_CONFIG_ENCRYPTION_KEY,
     auditFlushTimeoutMs: e.CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS * 1000,
+    jobs: {
+      processorIntervalMs: e.CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL,
+      retryIntervalMs: e.CERTCTL_SCHEDULER_RETRY_INTERVAL,
+      timeoutIntervalMs: e.CERTCTL_JOB_TIMEOUT_INTERVAL,
+      awaitingCsrTimeoutMs: e.CERTCTL_JOB_AWAITING_CSR_TIMEOUT,
+      awaitingApprovalTimeoutMs: e.CERTCTL_JOB_AWAITING_APPROVAL_TIMEOUT,
+      claimLimit: e.CERTCTL_SCHEDULER_JOB_CLAIM_LIMIT,
+    },
   };
   return Object.freeze(cfg);
 }

@@ -18,12 +18,11 @@ describe('/api/v1/jobs', () => {
       ['c', 'Deployment', 'Completed'],
       ['f', 'Issuance', 'Failed'],
     ] as const) {
-      await t.ds.query(`INSERT INTO jobs (id, type, status, last_error) VALUES ($1, $2, $3, $4)`, [
-        job(n),
-        type,
-        status,
-        `tag ${tag}`,
-      ]);
+      // scheduled in the future: no engine loop of any test app may claim these rows
+      await t.ds.query(
+        `INSERT INTO jobs (id, type, status, last_error, scheduled_at) VALUES ($1, $2, $3, $4, now() + interval '1 day')`,
+        [job(n), type, status, `tag ${tag}`],
+      );
     }
   });
   afterAll(async () => {

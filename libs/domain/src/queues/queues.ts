@@ -7,11 +7,14 @@ export const QueueName = {
   Audit: 'audit',
   /** Ticks of the periodic loops (renewal check, job retry, ...), one job scheduler each. */
   Scheduler: 'scheduler',
+  /** Job ids to run: the worker claims the row (Pending -> Running) before any work. */
+  Jobs: 'jobs',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
 export const JobName = {
   RecordApiCall: 'record-api-call',
+  RunJob: 'run-job',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -51,9 +54,14 @@ export type LoopName = (typeof LoopName)[keyof typeof LoopName];
 /** A loop tick carries nothing: the loop reads what it needs from Postgres. */
 export type LoopTickPayload = Record<string, never>;
 
+export interface RunJobPayload {
+  job_id: string;
+}
+
 export interface QueuePayloads {
   [QueueName.Audit]: { [JobName.RecordApiCall]: ApiCallAuditPayload };
   [QueueName.Scheduler]: Record<string, LoopTickPayload>;
+  [QueueName.Jobs]: { [JobName.RunJob]: RunJobPayload };
 }
 
 export type JobNameOf<Q extends QueueName> = keyof QueuePayloads[Q] & string;

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { invalid, type JobType } from '@certctl/domain';
+import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
+import { JobDispatcher, JobHandlerRegistry, JobRunner } from './job-engine';
+
+describe('job engine: claim, dispatch, retry, timeouts', () => {
+  let t: TestApp;
+  const tag = randomBytes(3).toString('hex');
+  const id = (n: string) => `job-eng-${n}-${tag}`;
+  const calls = new Map<string, number>();
+  let flaky = true;
+
+  const insert = (n: string, type: JobType, status: string, extra = '') =>
+    t.ds.query(
+      `INSERT INTO jobs (id, type, status${extra ? ', max_attempts' : ''}) VALUES ($1, $2, $3${extra ? ', 2' : ''})`,
+      [id(n), type, status],
+    );
+  const row = async (n: string) =>
+    (
+      (await t.ds.query(`SELECT status, attempts, max_attempts, last_error FROM jobs WHERE id = $1`, [id(n)])) as {
+        status: string;
+        attempts: number;
+        max_attempts: number;
+        last_error: string | null;
+      }[]
+    )[0];
+
+  beforeAll(async () => {
+    t = await createTestApp(
+      {
+        CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
+        CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
+        CERTCTL_JOB_TIMEOUT_INTERVAL: '200ms',
+      },
+      {
+        beforeInit: (app) => {
+          const reg = app.get(JobHandlerRegistry);
+          const count = (j: { id: string }) => calls.set(j.id, (calls.get(j.id) ?? 0) + 1);
+          reg.register('Issuance', async (j) => {
+            count(j);
+            await new Promise((r) => setTimeout(r, 50));
+            return 'Completed';
+          });
+          reg.register('Renewal', async (j) => {
+            count(j);
+            return 'AwaitingCSR';
+          });
+          reg.register('Deployment', async (j) => {
+            count(j);
+            if (flaky) throw new Error('target agent unreachable');
+            return 'Completed';
+          });
+          reg.register('Revocation', async (j) => {
+            count(j);
+            throw invalid('serial is not ours');
+          });
+        },
+      },
+    );
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('runs a job once however often its message is delivered', async () => {
+    await insert('dup', 'Issuance', 'Pending');
+    const runner = t.app.get(JobRunner);
+    const dispatcher = t.app.get(JobDispatcher);
+    await Promise.all([
+      dispatcher.enqueue([{ id: id('dup') }, { id: id('dup') }]),
+      ...Array.from({ length: 5 }, () => runner.run(id('dup'))),
+    ]);
+    await eventually(async () => ((await row('dup')).status === 'Completed' ? true : undefined));
+    await new Promise((r) => setTimeout(r, 500)); // give any duplicate a chance to run
+    expect(calls.get(id('dup'))).toBe(1);
+    expect(await row('dup')).toMatchObject({ status: 'Completed', attempts: 1 });
+  });
+
+  it('never claims jobs awaiting approval or cancelled, even when asked directly', async () => {
+    await insert('appr', 'Issuance', 'AwaitingApproval');
+    await insert('canc', 'Issuance', 'Cancelled');
+    const runner = t.app.get(JobRunner);
+    expect(await runner.run(id('appr'))).toBe('not-claimed');
+    expect(await runner.run(id('canc'))).toBe('not-claimed');
+    await new Promise((r) => setTimeout(r, 600)); // several job-processor ticks
+    expect(calls.get(id('appr'))).toBeUndefined();
+    expect(calls.get(id('canc'))).toBeUndefined();
+    expect((await row('appr')).status).toBe('AwaitingApproval');
+  });
+
+  it('picks up Pending jobs nobody enqueued (job-processor loop)', async () => {
+    await insert('orphan', 'Issuance', 'Pending');
+    await eventually(async () => ((await row('orphan')).status === 'Completed' ? true : undefined));
+    expect(calls.get(id('orphan'))).toBe(1);
+  });
+
+  it('parks a job in AwaitingCSR when the handler needs the agent', async () => {
+    await insert('csr', 'Renewal', 'Pending');
+    await eventually(async () => ((await row('csr')).status === 'AwaitingCSR' ? true : undefined));
+  });
+
+  it('retries a transient failure after backoff, and fails a permanent one for good', async () => {
+    await insert('flaky', 'Deployment', 'Pending');
+    await insert('perm', 'Revocation', 'Pending', 'max2');
+    await eventually(async () => ((await row('flaky')).status === 'Failed' ? true : undefined));
+    expect((await row('flaky')).last_error).toContain('unreachable');
+    await eventually(async () => ((await row('perm')).status === 'Failed' ? true : undefined));
+    flaky = false;
+    // the backoff (2^attempts minutes) has not passed: nothing happens yet
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await row('flaky')).status).toBe('Failed');
+    // pretend it has
+    await t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = ANY($1)`, [
+      [id('flaky'), id('perm')],
+    ]);
+    await eventually(async () => ((await row('flaky')).status === 'Completed' ? true : undefined));
+    expect(calls.get(id('flaky'))).toBe(2);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await row('perm')).toMatchObject({ status: 'Failed', attempts: 2, last_error: 'serial is not ours' });
+    expect(calls.get(id('perm'))).toBe(1);
+  });
+
+  it('times out stalled waits; an expired approval is never retried', async () => {
+    await insert('stale-csr', 'Renewal', 'AwaitingCSR');
+    await insert('stale-appr', 'Issuance', 'AwaitingApproval');
+    await t.ds.query(`UPDATE jobs SET updated_at = now() - interval '8 days' WHERE id = ANY($1)`, [
+      [id('stale-csr'), id('stale-appr')],
+    ]);
+    await eventually(async () => ((await row('stale-appr')).status === 'Failed' ? true : undefined));
+    const appr = await row('stale-appr');
+    expect(appr.last_error).toBe('timed out waiting for approval');
+    expect(appr.attempts).toBe(appr.max_attempts);
+    const csr = await row('stale-csr');
+    expect(csr.last_error).toContain("agent's CSR");
+    expect(['Failed', 'Pending', 'Running', 'AwaitingCSR']).toContain(csr.status);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(calls.get(id('stale-appr'))).toBeUndefined();
+  });
+});
