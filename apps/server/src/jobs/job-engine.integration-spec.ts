@@ -15,15 +15,19 @@ describe('job engine: claim, dispatch, retry, timeouts', () => {
       `INSERT INTO jobs (id, type, status${extra ? ', max_attempts' : ''}) VALUES ($1, $2, $3${extra ? ', 2' : ''})`,
       [id(n), type, status],
     );
-  const row = async (n: string) =>
-    (
-      (await t.ds.query(`SELECT status, attempts, max_attempts, last_error FROM jobs WHERE id = $1`, [id(n)])) as {
-        status: string;
-        attempts: number;
-        max_attempts: number;
-        last_error: string | null;
-      }[]
-    )[0];
+  interface JobRow {
+    status: string;
+    attempts: number;
+    max_attempts: number;
+    last_error: string | null;
+  }
+  const row = async (n: string): Promise<JobRow> => {
+    const rows = await t.ds.query<JobRow[]>(
+      `SELECT status, attempts, max_attempts, last_error FROM jobs WHERE id = $1`,
+      [id(n)],
+    );
+    return rows[0]!;
+  };
 
   beforeAll(async () => {
     t = await createTestApp(
