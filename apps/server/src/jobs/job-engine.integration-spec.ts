@@ -26,7 +26,7 @@ describe('job engine: claim, dispatch, retry, timeouts', () => {
       `SELECT status, attempts, max_attempts, last_error FROM jobs WHERE id = $1`,
       [id(n)],
     );
-    return rows[0]!;
+    return rows[0];
   };
 
   beforeAll(async () => {
