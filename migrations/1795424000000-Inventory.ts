@@ -38,7 +38,8 @@ export class Inventory1795424000000 implements MigrationInterface {
     await q.query(`CREATE INDEX owners_created_at_id_idx ON owners (created_at, id)`);
 
     // config holds the non-secret settings; secret_config the sealed secret fields
-    // (AES-256-GCM, per-blob PBKDF2 salt), never returned by the API.
+    // (AES-256-GCM, per-blob PBKDF2 salt), never returned by the API; secret_fields names
+    // the secrets inside the blob, so responses can show them as set without opening it.
     await q.query(`
       CREATE TABLE issuers (
         id            TEXT PRIMARY KEY,
@@ -46,9 +47,11 @@ export class Inventory1795424000000 implements MigrationInterface {
         type          TEXT NOT NULL,
         config        JSONB NOT NULL DEFAULT '{}'::jsonb,
         secret_config BYTEA,
+        secret_fields TEXT[] NOT NULL DEFAULT '{}',
         enabled       BOOLEAN NOT NULL DEFAULT true,
         created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-        updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+        updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CHECK ((secret_config IS NULL) = (cardinality(secret_fields) = 0))
       )
     `);
     await q.query(`CREATE INDEX issuers_created_at_id_idx ON issuers (created_at, id)`);
@@ -58,10 +61,11 @@ export class Inventory1795424000000 implements MigrationInterface {
         id                TEXT PRIMARY KEY,
         name              TEXT NOT NULL,
         hostname          TEXT NOT NULL DEFAULT '',
-        status            TEXT NOT NULL DEFAULT 'Offline',
+        status            TEXT NOT NULL DEFAULT 'Offline' CHECK (status IN ('Online', 'Offline', 'Degraded')),
         os                VARCHAR(64) NOT NULL DEFAULT '',
         architecture      VARCHAR(64) NOT NULL DEFAULT '',
-        ip_address        VARCHAR(64) NOT NULL DEFAULT '',
+        ip_address        VARCHAR(64) NOT NULL DEFAULT ''
+                            CHECK (CASE WHEN ip_address = '' THEN true ELSE ip_address::inet IS NOT NULL END),
         version           VARCHAR(64) NOT NULL DEFAULT '',
         api_key_id        TEXT REFERENCES api_keys (id) ON DELETE SET NULL,
         last_heartbeat_at TIMESTAMPTZ,
@@ -82,13 +86,19 @@ export class Inventory1795424000000 implements MigrationInterface {
         agent_id       TEXT REFERENCES agents (id) ON DELETE RESTRICT,
         config         JSONB NOT NULL DEFAULT '{}'::jsonb,
         secret_config  BYTEA,
+        secret_fields  TEXT[] NOT NULL DEFAULT '{}',
         enabled        BOOLEAN NOT NULL DEFAULT true,
         retired_at     TIMESTAMPTZ,
         retired_reason TEXT,
         created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
-        updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CHECK ((secret_config IS NULL) = (cardinality(secret_fields) = 0))
       )
     `);
+    // One live target of a name per agent ("nginx" on many hosts is fine).
+    await q.query(
+      `CREATE UNIQUE INDEX deployment_targets_agent_name_idx ON deployment_targets (agent_id, name) WHERE retired_at IS NULL`,
+    );
     await q.query(`CREATE INDEX deployment_targets_agent_id_idx ON deployment_targets (agent_id)`);
     await q.query(`CREATE INDEX deployment_targets_created_at_id_idx ON deployment_targets (created_at, id)`);
 
@@ -191,6 +201,22 @@ export class Inventory1795424000000 implements MigrationInterface {
     await q.query(`CREATE INDEX managed_certificates_profile_id_idx ON managed_certificates (profile_id)`);
     await q.query(`CREATE INDEX managed_certificates_agent_id_idx ON managed_certificates (agent_id)`);
     await q.query(`CREATE INDEX managed_certificates_renewal_policy_id_idx ON managed_certificates (renewal_policy_id)`);
+    // Live (non-archived) rows, the default list: keyset pages for every sort the API offers,
+    // and an index-only count. Expiry sorts keep NULLs last both ways through a sentinel
+    // (certificates.repository.ts EXPIRY_SORT_LAST / EXPIRY_SORT_FIRST: keep them identical).
+    await q.query(
+      `CREATE INDEX managed_certificates_live_expiry_asc_idx ON managed_certificates
+         ((COALESCE(expires_at, '10000-01-01T00:00:00Z'::timestamptz)), id) WHERE archived_at IS NULL`,
+    );
+    await q.query(
+      `CREATE INDEX managed_certificates_live_expiry_desc_idx ON managed_certificates
+         ((COALESCE(expires_at, '0001-01-01T00:00:00Z'::timestamptz)), id) WHERE archived_at IS NULL`,
+    );
+    for (const col of ['name', 'common_name', 'status', 'environment']) {
+      await q.query(
+        `CREATE INDEX managed_certificates_live_${col}_idx ON managed_certificates (${col}, id) WHERE archived_at IS NULL`,
+      );
+    }
 
     await q.query(`
       CREATE TABLE certificate_versions (
@@ -207,7 +233,10 @@ export class Inventory1795424000000 implements MigrationInterface {
         created_at         TIMESTAMPTZ NOT NULL DEFAULT now()
       )
     `);
-    await q.query(`CREATE INDEX certificate_versions_certificate_idx ON certificate_versions (certificate_id, created_at)`);
+    await q.query(
+      `CREATE INDEX certificate_versions_certificate_idx ON certificate_versions (certificate_id, created_at, id)`,
+    );
+    await q.query(`CREATE INDEX certificate_versions_created_at_idx ON certificate_versions (created_at)`);
     await q.query(`CREATE INDEX certificate_versions_serial_idx ON certificate_versions (serial_number)`);
     await q.query(`CREATE INDEX certificate_versions_fingerprint_idx ON certificate_versions (fingerprint_sha256)`);
 

@@ -1,0 +1,2 @@
+export * from './profile-rules';
+export * from './policy-rules';
