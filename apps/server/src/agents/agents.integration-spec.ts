@@ -115,11 +115,14 @@ describe('/api/v1/agents', () => {
     let id: string;
     let key: string;
     let otherId: string;
+    let otherKey: string;
     beforeAll(async () => {
       const a = await register({ name: `hb-${tag}` });
       id = a.body.id;
       key = bearer(a.body.api_key);
-      otherId = (await register({ name: `hb-other-${tag}` })).body.id;
+      const other = await register({ name: `hb-other-${tag}` });
+      otherId = other.body.id;
+      otherKey = bearer(other.body.api_key);
     });
 
     it('stores the metadata, stamps the beat and sets Online, without a domain audit row', async () => {
@@ -171,6 +174,9 @@ describe('/api/v1/agents', () => {
       expect(res.status).toBe(410);
       expect(res.body.message).toContain('retired');
       expect((await get(otherId)).body.status).toBe('Offline');
+      // the agent's own (now revoked) key is told to stop, not to re-authenticate
+      const own = await beat(otherId, { os: 'linux' }, otherKey);
+      expect(own.status).toBe(410);
     });
   });
 
@@ -274,7 +280,7 @@ describe('/api/v1/agents', () => {
       expect(res.body).toMatchObject({ cascade: false, retired_targets: 0, cancelled_jobs: 0 });
       expect(res.body.agent).toMatchObject({ id, status: 'Offline', retired_reason: 'replaced' });
       expect(res.body.agent.retired_at).not.toBeNull();
-      expect((await get(id, bearer(r.body.api_key))).status).toBe(401);
+      expect((await get(id, bearer(r.body.api_key))).status).toBe(410); // retired agents are told to stop
 
       const again = await retire(id, '?force=true&reason=again');
       expect(again.status).toBe(204);
@@ -294,6 +300,7 @@ describe('/api/v1/agents', () => {
       expect(res.body).toMatchObject({ error: 'Conflict', request_id: expect.any(String) });
       expect(res.body.message).toContain('force=true');
       expect(res.body.details).toEqual({ active_targets: 1, active_certificates: 1, pending_jobs: 2 });
+      expect(res.body).toMatchObject({ active_targets: 1, active_certificates: 1, pending_jobs: 2 });
       expect((await get(id)).body.retired_at).toBeNull();
       expect((await get(id, key)).status).toBe(200);
       expect((await domainAudit(id)).map((a) => a.action)).toEqual(['agent_registered']);
@@ -333,7 +340,7 @@ describe('/api/v1/agents', () => {
       ]);
       const [cert] = await t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [`mc-live-${s}`]);
       expect(cert.status).toBe('Active');
-      expect((await get(id, key)).status).toBe(401);
+      expect((await get(id, key)).status).toBe(410);
 
       const audit = await domainAudit(id);
       expect(audit.map((a) => a.action)).toEqual(['agent_registered', 'agent_retirement_cascaded']);

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import {
   BuiltinRole,
+  DomainError,
+  ErrorCode,
   conflict,
   forbidden,
   gone,
@@ -136,10 +138,13 @@ export class AgentsService {
       const deps = await this.repo.countDependencies(m, id);
       const blocked = deps.active_targets + deps.active_certificates + deps.pending_jobs > 0;
       if (blocked && !force) {
-        throw conflict(
+        // certctl's dashboards read the three counts at the top level of this 409 body.
+        throw new DomainError(
+          ErrorCode.Conflict,
           `agent ${JSON.stringify(id)} has active dependencies (${deps.active_targets} targets, ` +
             `${deps.active_certificates} certificates, ${deps.pending_jobs} open jobs); ` +
             'retire with force=true&reason=... to retire its targets and cancel its jobs',
+          { ...deps },
           { ...deps },
         );
       }

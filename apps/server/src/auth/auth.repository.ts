@@ -69,6 +69,19 @@ export class AuthRepository {
     };
   }
 
+  /**
+   * The agent a revoked key belonged to, when that agent has been retired: such callers
+   * get 410 Gone (their signal to stop) instead of 401 (which they would retry forever).
+   */
+  async findRetiredAgentByKeyHash(keyHash: string): Promise<string | null> {
+    const rows: { id: string }[] = await this.ds.query(
+      `SELECT a.id FROM api_keys k JOIN agents a ON a.id = k.actor_id
+        WHERE k.key_hash = $1 AND k.actor_type = 'Agent' AND a.retired_at IS NOT NULL`,
+      [keyHash],
+    );
+    return rows[0]?.id ?? null;
+  }
+
   /** Coarse last-use stamp: at most one write per key per minute. */
   async touchKey(id: string): Promise<void> {
     await this.ds.query(

@@ -38,7 +38,11 @@ export class AuthService {
     const hash = hashApiKey(token);
     const key = await this.repo.findActiveKeyByHash(hash);
     // The lookup is by hash; the constant-time compare keeps the decision itself uniform.
-    if (!key || !digestsEqual(key.keyHash, hash)) throw unauthenticated('invalid, revoked or expired API key');
+    if (!key || !digestsEqual(key.keyHash, hash)) {
+      const retired = await this.repo.findRetiredAgentByKeyHash(hash);
+      if (retired) throw gone(`agent ${retired} has been retired; this agent should stop`);
+      throw unauthenticated('invalid, revoked or expired API key');
+    }
     if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
       this.repo.touchKey(key.id).catch((e: Error) => this.logger.warn(`last_used_at update failed: ${e.message}`));
     }

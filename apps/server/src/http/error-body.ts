@@ -13,8 +13,10 @@ export function errorBody(
   message: string,
   requestId: string,
   details?: Record<string, unknown>,
+  topLevel?: Record<string, unknown>,
 ): ErrorBody {
   return {
+    ...topLevel,
     error: STATUS_CODES[status] ?? 'Error',
     message,
     request_id: requestId,

@@ -78,10 +78,12 @@ export class HttpExceptionFilter implements ExceptionFilter {
     let status: number;
     let message: string;
     let details: Record<string, unknown> | undefined;
+    let topLevel: Record<string, unknown> | undefined;
     if (exception instanceof DomainError) {
       status = DOMAIN_STATUS[exception.code];
       message = exception.message;
       details = exception.details;
+      topLevel = exception.topLevel;
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
       message = httpExceptionMessage(exception);
@@ -102,7 +104,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return;
     }
     if (status === 429) setPlainRetryAfter(res);
-    res.status(status).json(errorBody(status, message, requestId, details));
+    res.status(status).json(errorBody(status, message, requestId, details, topLevel));
   }
 }
 

@@ -20,6 +20,11 @@ export class DomainError extends Error {
     message: string,
     /** Extra machine-readable context returned to the client (never secrets). */
     readonly details?: Record<string, unknown>,
+    /**
+     * Fields placed at the top level of the error body, for the few responses whose shape
+     * clients already parse that way (an agent retirement blocked by its dependencies).
+     */
+    readonly topLevel?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'DomainError';
