@@ -3,7 +3,6 @@ import {
   BuiltinRole,
   DomainError,
   ErrorCode,
-  conflict,
   forbidden,
   gone,
   IdPrefix,
