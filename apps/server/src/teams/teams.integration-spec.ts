@@ -48,6 +48,18 @@ describe('/api/v1/teams', () => {
     expect(upd.status).toBe(200);
     expect(upd.body).toMatchObject({ name: `Security ${tag}`, description: 'sec' });
     expect(Date.parse(upd.body.updated_at)).toBeGreaterThanOrEqual(Date.parse(upd.body.created_at));
+    const audit: { details: { changed: string[] } }[] = await t.ds.query(
+      `SELECT details FROM audit_events WHERE action = 'team_updated' AND resource_id = $1`,
+      [id],
+    );
+    expect(audit.map((a) => a.details.changed)).toEqual([['description']]);
+    // an update that changes nothing writes nothing
+    await t.http.put(`/api/v1/teams/${id}`).set('Authorization', admin).send({ description: 'sec' });
+    const after: unknown[] = await t.ds.query(
+      `SELECT 1 FROM audit_events WHERE action = 'team_updated' AND resource_id = $1`,
+      [id],
+    );
+    expect(after).toHaveLength(1);
     const list = await t.http.get(`/api/v1/teams?q=${tag}&sort=name`).set('Authorization', viewer);
     expect(list.body.total).toBe(2);
     expect(list.body.data.map((x: { name: string }) => x.name)).toEqual([`Platform ${tag}`, `Security ${tag}`]);
@@ -61,7 +73,9 @@ describe('/api/v1/teams', () => {
 
   it('returns 404 for unknown teams on get, update and delete', async () => {
     expect((await t.http.get('/api/v1/teams/team-nope').set('Authorization', viewer)).status).toBe(404);
-    expect((await t.http.put('/api/v1/teams/team-nope').set('Authorization', admin).send({ name: 'x' })).status).toBe(404);
+    expect((await t.http.put('/api/v1/teams/team-nope').set('Authorization', admin).send({ name: 'x' })).status).toBe(
+      404,
+    );
     expect((await t.http.delete('/api/v1/teams/team-nope').set('Authorization', admin)).status).toBe(404);
   });
 

@@ -28,7 +28,11 @@ export class TeamsRepository {
     return (await this.findById(team.id, m))!;
   }
 
-  async update(m: EntityManager, id: string, patch: Partial<Pick<TeamEntity, 'name' | 'description'>>): Promise<TeamEntity> {
+  async update(
+    m: EntityManager,
+    id: string,
+    patch: Partial<Pick<TeamEntity, 'name' | 'description'>>,
+  ): Promise<TeamEntity> {
     await m.getRepository(TeamEntity).update({ id }, { ...patch, updatedAt: new Date() });
     return (await this.findById(id, m))!;
   }

@@ -41,8 +41,13 @@ export class TeamsService {
       return await this.repo.transaction(async (m) => {
         const before = await this.repo.findForUpdate(m, id);
         if (!before) throw notFound('team', id);
-        const team = await this.repo.update(m, id, body);
-        await this.audit.recordDomain(m, actor, 'team_updated', 'team', id, { changed: Object.keys(body) });
+        // DTO instances carry every declared field (undefined when not sent): compare values.
+        const patch = Object.fromEntries(
+          Object.entries(body).filter(([k, v]) => v !== undefined && v !== before[k as keyof typeof before]),
+        ) as UpdateTeamDto;
+        if (Object.keys(patch).length === 0) return TeamDto.from(before);
+        const team = await this.repo.update(m, id, patch);
+        await this.audit.recordDomain(m, actor, 'team_updated', 'team', id, { changed: Object.keys(patch) });
         return TeamDto.from(team);
       });
     } catch (e) {
