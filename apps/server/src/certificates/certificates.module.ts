@@ -1,5 +1,21 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module';
+import { PoliciesModule } from '../policies/policies.module';
+import { CertificateVersionEntity, ManagedCertificateEntity } from './certificate.entity';
+import { CertificatesController } from './certificates.controller';
+import { CertificatesRepository } from './certificates.repository';
+import { CertificatesService } from './certificates.service';
 
-/** Bounded context `certificates`: controllers, services and repositories register here. */
-@Module({})
+/** Bounded context `certificates`: managed certificates, their versions and target mappings. */
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([ManagedCertificateEntity, CertificateVersionEntity]),
+    AuditModule,
+    PoliciesModule,
+  ],
+  controllers: [CertificatesController],
+  providers: [CertificatesRepository, CertificatesService],
+  exports: [CertificatesRepository],
+})
 export class CertificatesModule {}
