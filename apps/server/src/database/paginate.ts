@@ -105,17 +105,21 @@ export async function paginate<E extends ObjectLiteral, Dto extends { id: string
   }
   const sort = parseSort(query.sort ?? spec.defaultSort, spec.sortable);
   const nulls = sort.nullable ? 'NULLS LAST' : undefined;
-  const total = await qb.clone().getCount();
+  // The count runs beside the page query (same filters, no window) instead of before it.
+  const countQb = qb.clone();
 
   if (!cursorMode) {
     const page = query.page ?? 1;
     const perPage = query.per_page ?? LIST_DEFAULT_PER_PAGE;
-    const rows = await qb
-      .orderBy(sort.column, sort.dir, nulls)
-      .addOrderBy(idCol, sort.dir)
-      .skip((page - 1) * perPage)
-      .take(perPage)
-      .getMany();
+    const [rows, total] = await Promise.all([
+      qb
+        .orderBy(sort.column, sort.dir, nulls)
+        .addOrderBy(idCol, sort.dir)
+        .skip((page - 1) * perPage)
+        .take(perPage)
+        .getMany(),
+      countQb.getCount(),
+    ]);
     return { data: pickFields(rows.map(spec.toDto), query.fields, spec.fields), total, page, per_page: perPage };
   }
 
@@ -143,12 +147,15 @@ export async function paginate<E extends ObjectLiteral, Dto extends { id: string
     sort.kind === 'timestamp'
       ? `to_char(${sort.column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
       : `CAST(${sort.column} AS text)`;
-  const { entities, raw } = await qb
-    .addSelect(printed, 'cursor_v')
-    .orderBy(sort.column, sort.dir, nulls)
-    .addOrderBy(idCol, sort.dir)
-    .limit(pageSize + 1)
-    .getRawAndEntities<{ cursor_v: string | null }>();
+  const [{ entities, raw }, total] = await Promise.all([
+    qb
+      .addSelect(printed, 'cursor_v')
+      .orderBy(sort.column, sort.dir, nulls)
+      .addOrderBy(idCol, sort.dir)
+      .limit(pageSize + 1)
+      .getRawAndEntities<{ cursor_v: string | null }>(),
+    countQb.getCount(),
+  ]);
   const more = entities.length > pageSize;
   const pageRows = entities.slice(0, pageSize);
   const last = pageRows[pageRows.length - 1] as (E & { id: string }) | undefined;

@@ -11,7 +11,7 @@ function pgError(e: unknown): PgError | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
   // TypeORM wraps the driver error in QueryFailedError.driverError
   const inner = (e as { driverError?: unknown }).driverError ?? e;
-  return typeof (inner as PgError).code === 'string' ? (inner) : undefined;
+  return typeof (inner as PgError).code === 'string' ? inner : undefined;
 }
 
 /** Postgres SQLSTATEs the API turns into client errors. */

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { HttpException, HttpStatus, Injectable, NestMiddleware, UnsupportedMediaTypeException } from '@nestjs/common';
+import {
+  BadRequestException,
+  HttpException,
+  HttpStatus,
+  Injectable,
+  NestMiddleware,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
 import bodyParser from 'body-parser';
 import type { NextFunction, RequestHandler, Response } from 'express';
 import { AppConfig } from '../config/config.schema';
@@ -29,6 +36,13 @@ export class BodyMiddleware implements NestMiddleware {
       limit: this.limit,
       strict: true,
       type: JSON_TYPES,
+      // Postgres text cannot hold NUL: refuse it at the door as a 400, not a 500 later.
+      reviver: (_key: string, value: unknown) => {
+        if (typeof value === 'string' && value.includes('\u0000')) {
+          throw new SyntaxError('strings may not contain NUL (\\u0000) characters');
+        }
+        return value;
+      },
       verify: (req, _res, buf) => {
         (req as CertctlRequest).bodySha256 = createHash('sha256').update(buf).digest('hex').slice(0, 16);
       },
@@ -36,6 +50,9 @@ export class BodyMiddleware implements NestMiddleware {
   }
 
   async use(req: CertctlRequest, res: Response, next: NextFunction): Promise<void> {
+    if (/%00|\u0000/.test(req.originalUrl)) {
+      throw new BadRequestException('the URL may not contain NUL (%00) characters');
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.limit) {
       throw new HttpException(

@@ -85,6 +85,15 @@ describe('request pipeline: bad input never reaches a 500', () => {
     expect(res.body.message).toContain('application/json');
   });
 
+  it('refuses NUL characters in the URL and in JSON strings with 400', async () => {
+    const url = await t.http.get('/api/v1/audit/%00').set('Authorization', `Bearer ${TOKEN}`);
+    expect(url.status).toBe(400);
+    expect(url.body.message).toContain('NUL');
+    const body = await post('{"name":"a\\u0000b"}');
+    expect(body.status).toBe(400);
+    expect(body.body.message).toContain('NUL');
+  });
+
   it('answers unknown routes with 404 in the error shape', async () => {
     const res = await t.http.get('/api/v1/no-such-thing');
     expect(res.status).toBe(404);
