@@ -1,0 +1,5 @@
+export * from './eku';
+export * from './parse-csr';
+export * from './profile';
+export * from './san';
+export * from './tls-feature';

@@ -1,0 +1,53 @@
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { invalid } from '@certctl/domain';
+import { DerSequence, derTlvLength, exactArrayBuffer, isBytes } from '../crl/der';
+
+/** A certificate that parses like any other but encodes as the exact bytes it came from. */
+class VerbatimCertificate extends pkijs.Certificate {
+  constructor(
+    schema: asn1js.AsnType,
+    private readonly der: ArrayBuffer,
+  ) {
+    super({ schema });
+  }
+
+  override toSchema(): asn1js.Sequence {
+    return new DerSequence(this.der);
+  }
+}
+
+/**
+ * A "certs-only" PKCS#7 / CMS SignedData (RFC 5652 5.1; RFC 8951 and RFC 8894 use it for EST
+ * /cacerts and SCEP GetCACert): version 1, no digest algorithms, id-data with no content,
+ * the certificates in the order given and byte for byte as given, no signers. DER.
+ */
+export function certsOnlyPkcs7(certsDer: readonly Uint8Array[]): Buffer {
+  if (!Array.isArray(certsDer) || certsDer.length === 0) throw invalid('certsDer must list at least one certificate');
+  const certificates = certsDer.map((der, i) => {
+    const field = `certsDer[${i}]`;
+    if (!isBytes(der)) throw invalid(`${field} must be DER bytes`);
+    const buffer = exactArrayBuffer(new Uint8Array(der));
+    if (derTlvLength(new Uint8Array(buffer)) !== buffer.byteLength)
+      throw invalid(`${field} is not a DER X.509 certificate`);
+    try {
+      const asn = asn1js.fromBER(buffer);
+      if (asn.offset === -1) throw new Error(asn.result.error);
+      return new VerbatimCertificate(asn.result, buffer);
+    } catch {
+      throw invalid(`${field} is not a DER X.509 certificate`);
+    }
+  });
+  const signedData = new pkijs.SignedData({
+    version: 1,
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: pkijs.ContentInfo.DATA }),
+    digestAlgorithms: [],
+    certificates,
+    signerInfos: [],
+  });
+  const contentInfo = new pkijs.ContentInfo({
+    contentType: pkijs.ContentInfo.SIGNED_DATA,
+    content: signedData.toSchema(),
+  });
+  return Buffer.from(contentInfo.toSchema().toBER());
+}

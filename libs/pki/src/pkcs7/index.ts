@@ -1,0 +1,1 @@
+export { certsOnlyPkcs7 } from './certs-only';
