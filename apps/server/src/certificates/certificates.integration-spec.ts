@@ -199,7 +199,7 @@ describe('/api/v1/certificates', () => {
         [{ ...base, target_ids: 't-1' }, /^body\.target_ids: /],
         [{ ...base, id: 'Bad Id' }, /^body\.id: /],
         [{ ...base, status: 'Active' }, /^body\.status: unknown field$/],
-        [{ ...base, name: 'nul\u0000byte' }, /^body\.name: must not contain control characters$/],
+        [{ ...base, name: 'nul\u0000byte' }, /NUL/], // refused by the JSON parser for every route
         [{ ...base, environment: 'prod\n' }, /^body\.environment: must not contain control characters$/],
       ];
       for (const [body, message] of cases) {
@@ -333,8 +333,8 @@ describe('/api/v1/certificates', () => {
       );
       expect((await put(id, { status: 'Active' })).body.message).toBe('body.status: unknown field');
       expect((await put(`mc-nope-${tag}`, { name: 'x' })).status).toBe(404);
-      expect((await get('mc-%00')).status).toBe(404); // never reaches Postgres, which refuses NUL
-      expect((await del('mc-%00')).status).toBe(404);
+      expect((await get('mc-%00')).status).toBe(400); // refused at the door: Postgres cannot hold NUL
+      expect((await del('mc-%00')).status).toBe(400);
       expect((await del(`mc-nope-${tag}`)).status).toBe(404);
     });
 
@@ -587,8 +587,8 @@ describe('/api/v1/certificates', () => {
         ['fields=id,private_key', /^query\.fields: unknown field\(s\) private_key/],
         ['include_archived=yes', /^query\.include_archived: must be true or false/],
         ['colour=red', /^query\.colour: unknown field$/],
-        ['q=%00', /^query\.q: must not contain control characters$/],
-        ['owner_id=o-%00', /^query\.owner_id: must not contain control characters$/],
+        ['q=%00', /NUL/],
+        ['owner_id=o-%00', /NUL/],
         ['expires_before=0000-01-01T00:00:00Z', /^query\.expires_before: must be an RFC 3339/],
       ];
       for (const [query, message] of cases) {

@@ -13,12 +13,12 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { AgentGroupEntity } from '../agent-group.entity';
 import { IsCidrList, VERSION_PATTERN, type MatchCriteria } from '../match-criteria';
 import { AGENT_FIELDS, AgentDto } from './agent.dto';
+import { IsClientId } from '../../http/dto-fields';
 
 export class MatchCriteriaDto implements MatchCriteria {
   @ApiPropertyOptional({ type: [String], example: ['linux'], description: 'Any of these (case-insensitive)' })
@@ -111,7 +111,7 @@ const AgentIdList = (): PropertyDecorator =>
 export class CreateAgentGroupDto {
   @ApiPropertyOptional({ example: 'agg-linux-edge', description: 'Client-chosen id; generated (`agg-…`) when absent' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: 'id must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)' })
+  @IsClientId()
   id?: string;
 
   @ApiProperty({ example: 'Linux edge' })

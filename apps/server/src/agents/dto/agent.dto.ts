@@ -1,11 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { AgentStatus, CLIENT_ID_PATTERN, parseEnum } from '@certctl/domain';
+import { IsBoolean, IsIn, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { AgentStatus, parseEnum } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { AgentEntity } from '../agent.entity';
 import { IsInetAddressOrEmpty } from '../match-criteria';
+import { IsClientId } from '../../http/dto-fields';
 
 const STATUSES = Object.values(AgentStatus);
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -72,7 +73,7 @@ export class RegisteredAgentDto extends AgentDto {
 export class RegisterAgentDto {
   @ApiPropertyOptional({ example: 'ag-nginx-prod-01', description: 'Client-chosen id; generated (`ag-…`) when absent' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: 'id must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)' })
+  @IsClientId()
   id?: string;
 
   @ApiProperty({ example: 'nginx-prod-01', description: 'Unique among agents that are not retired' })

@@ -11,9 +11,9 @@ import {
   Matches,
   MaxLength,
 } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
+import { IsClientId } from '../../http/dto-fields';
 
 /** Role and key names: readable labels, 1-64 chars. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
@@ -59,7 +59,7 @@ export class CreateRoleDto {
   })
   @IsOptional()
   @IsString()
-  @Matches(CLIENT_ID_PATTERN, { message: 'id must be 1-128 lowercase letters, digits, . _ - (starting with one)' })
+  @IsClientId()
   id?: string;
 
   @ApiProperty({ example: 'cert-rotator', description: 'Unique' })

@@ -12,7 +12,7 @@ import {
   ValidateIf,
   type ValidationOptions,
 } from 'class-validator';
-import { CertificateStatus, CLIENT_ID_PATTERN } from '@certctl/domain';
+import { CertificateStatus } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type {
@@ -23,8 +23,8 @@ import type {
 } from '../certificate.entity';
 import { MAX_TAGS, parseRfc3339, parseStatusList, rfc3339Problem, tagsProblem } from '../certificate-input';
 import { checkCommonName, MAX_SANS, normalizeSans } from '../names';
+import { IsClientId } from '../../http/dto-fields';
 
-const ID_MESSAGE = 'must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)';
 const NOT_BLANK = /\S/;
 /** Optional, but when present never null (the column is NOT NULL). */
 const Present = (field: string) => ValidateIf((o: Record<string, unknown>) => o[field] !== undefined);
@@ -77,7 +77,6 @@ const IsSans = () => Check('isSans', sansProblem);
 const IsTags = () => Check('isTags', tagsProblem);
 const IsRfc3339 = () => Check('isRfc3339', dateProblem);
 const IsStatusList = () => Check('isStatusList', statusProblem);
-const RefId = (field: string) => Matches(CLIENT_ID_PATTERN, { message: `${field} ${ID_MESSAGE}` });
 
 /** The response fields taken from the newest certificate version (nulls before issuance). */
 export function latestVersionFields(
@@ -182,7 +181,7 @@ export type CertificateRef = (typeof CERTIFICATE_REFS)[number];
 export class CreateCertificateDto {
   @ApiPropertyOptional({ example: 'mc-api-prod', description: 'Client-chosen id; generated (`mc-…`) when absent' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   id?: string;
 
@@ -217,37 +216,37 @@ export class CreateCertificateDto {
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing owner' })
   @IsOptional()
-  @RefId('owner_id')
+  @IsClientId()
   @IsString()
   owner_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing team' })
   @IsOptional()
-  @RefId('team_id')
+  @IsClientId()
   @IsString()
   team_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing issuer' })
   @IsOptional()
-  @RefId('issuer_id')
+  @IsClientId()
   @IsString()
   issuer_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing renewal policy' })
   @IsOptional()
-  @RefId('renewal_policy_id')
+  @IsClientId()
   @IsString()
   renewal_policy_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing certificate profile' })
   @IsOptional()
-  @RefId('profile_id')
+  @IsClientId()
   @IsString()
   profile_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing, non-retired agent' })
   @IsOptional()
-  @RefId('agent_id')
+  @IsClientId()
   @IsString()
   agent_id?: string | null;
 
@@ -257,7 +256,7 @@ export class CreateCertificateDto {
     description: 'Existing, non-retired deployment targets to map; duplicates are dropped',
   })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { each: true, message: `target_ids entries ${ID_MESSAGE}` })
+  @IsClientId({ each: true })
   @IsString({ each: true })
   @ArrayMaxSize(100)
   @IsArray()
@@ -307,43 +306,43 @@ export class UpdateCertificateDto {
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
-  @RefId('owner_id')
+  @IsClientId()
   @IsString()
   owner_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
-  @RefId('team_id')
+  @IsClientId()
   @IsString()
   team_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
-  @RefId('issuer_id')
+  @IsClientId()
   @IsString()
   issuer_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
-  @RefId('renewal_policy_id')
+  @IsClientId()
   @IsString()
   renewal_policy_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
-  @RefId('profile_id')
+  @IsClientId()
   @IsString()
   profile_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
-  @RefId('agent_id')
+  @IsClientId()
   @IsString()
   agent_id?: string | null;
 
   @ApiPropertyOptional({ type: [String], maxItems: 100, description: 'Replaces the mapped targets' })
   @Present('target_ids')
-  @Matches(CLIENT_ID_PATTERN, { each: true, message: `target_ids entries ${ID_MESSAGE}` })
+  @IsClientId({ each: true })
   @IsString({ each: true })
   @ArrayMaxSize(100)
   @IsArray()

@@ -1,11 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { OwnerEntity } from '../owner.entity';
+import { IsClientId } from '../../http/dto-fields';
 
-const ID_MESSAGE = 'must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)';
 const NOT_BLANK = /\S/;
 /** Optional, but when present never null (the column is NOT NULL). */
 const Present = (field: string) => ValidateIf((o: Record<string, unknown>) => o[field] !== undefined);
@@ -38,7 +37,7 @@ export const OWNER_FIELDS = ['id', 'name', 'email', 'team_id', 'created_at', 'up
 export class CreateOwnerDto {
   @ApiPropertyOptional({ example: 'o-alice', description: 'Client-chosen id; generated (`o-…`) when absent' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `id ${ID_MESSAGE}` })
+  @IsClientId()
   id?: string;
 
   @ApiProperty({ example: 'Alice Example' })
@@ -55,7 +54,7 @@ export class CreateOwnerDto {
 
   @ApiPropertyOptional({ type: String, nullable: true, example: 'team-platform', description: 'An existing team' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `team_id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   team_id?: string | null;
 }
@@ -78,7 +77,7 @@ export class UpdateOwnerDto {
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing team; null detaches' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `team_id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   team_id?: string | null;
 }

@@ -1,12 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
-import { CLIENT_ID_PATTERN, parseEnum, PolicyRuleType, Severity } from '@certctl/domain';
+import { parseEnum, PolicyRuleType, Severity } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { PolicyRuleEntity, PolicyViolationEntity } from '../policy.entity';
+import { IsClientId } from '../../http/dto-fields';
 
-const ID_MESSAGE = 'must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)';
 const NOT_BLANK = /\S/;
 const TYPES = Object.values(PolicyRuleType);
 const SEVERITIES = Object.values(Severity);
@@ -114,7 +114,7 @@ export class CreatePolicyRuleDto {
     description: 'Client-chosen id; generated (`pol-…`) when absent',
   })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   id?: string;
 

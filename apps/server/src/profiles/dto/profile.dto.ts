@@ -17,7 +17,6 @@ import {
   ValidateNested,
 } from 'class-validator';
 import {
-  CLIENT_ID_PATTERN,
   DEFAULT_EKUS,
   EKU_OIDS,
   KEY_ALGORITHMS,
@@ -30,8 +29,8 @@ import {
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { ProfileEntity } from '../profile.entity';
+import { IsClientId } from '../../http/dto-fields';
 
-const ID_MESSAGE = 'must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)';
 const NOT_BLANK = /\S/;
 const TTL_MESSAGE = `max_ttl_seconds must be an integer from 1 to ${PROFILE_MAX_TTL_SECONDS} (825 days)`;
 /** Optional, but when present never null (the column is NOT NULL). */
@@ -157,7 +156,7 @@ export class CreateProfileDto {
     description: 'Client-chosen id; generated (`prof-…`) when absent',
   })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   id?: string;
 

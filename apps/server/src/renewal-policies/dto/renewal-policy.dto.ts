@@ -14,12 +14,11 @@ import {
   Min,
   ValidateIf,
 } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { RenewalPolicyEntity } from '../renewal-policy.entity';
+import { IsClientId } from '../../http/dto-fields';
 
-const ID_MESSAGE = 'must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)';
 const NOT_BLANK = /\S/;
 export const MAX_DAYS = 365;
 export const MAX_THRESHOLDS = 20;
@@ -81,7 +80,7 @@ export const RENEWAL_POLICY_FIELDS = [
 export class CreateRenewalPolicyDto {
   @ApiPropertyOptional({ example: 'rp-standard', description: 'Client-chosen id; generated (`rp-…`) when absent' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   id?: string;
 
@@ -124,7 +123,7 @@ export class CreateRenewalPolicyDto {
     description: 'An existing agent group',
   })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `agent_group_id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   agent_group_id?: string | null;
 }
@@ -162,7 +161,7 @@ export class UpdateRenewalPolicyDto {
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'An existing agent group; null unscopes' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: `agent_group_id ${ID_MESSAGE}` })
+  @IsClientId()
   @IsString()
   agent_group_id?: string | null;
 }

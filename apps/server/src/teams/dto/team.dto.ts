@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '@certctl/domain';
+import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { TeamEntity } from '../team.entity';
+import { IsClientId } from '../../http/dto-fields';
 
 export class TeamDto {
   @ApiProperty({ example: 'team-platform' }) id!: string;
@@ -28,7 +28,7 @@ export const TEAM_FIELDS = ['id', 'name', 'description', 'created_at', 'updated_
 export class CreateTeamDto {
   @ApiPropertyOptional({ example: 'team-platform', description: 'Client-chosen id; generated when absent' })
   @IsOptional()
-  @Matches(CLIENT_ID_PATTERN, { message: 'id must be 1-128 lowercase letters, digits, . _ - (starting alphanumeric)' })
+  @IsClientId()
   id?: string;
 
   @ApiProperty({ example: 'Platform' })
