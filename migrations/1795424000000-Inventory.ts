@@ -200,7 +200,9 @@ export class Inventory1795424000000 implements MigrationInterface {
     await q.query(`CREATE INDEX managed_certificates_issuer_id_idx ON managed_certificates (issuer_id)`);
     await q.query(`CREATE INDEX managed_certificates_profile_id_idx ON managed_certificates (profile_id)`);
     await q.query(`CREATE INDEX managed_certificates_agent_id_idx ON managed_certificates (agent_id)`);
-    await q.query(`CREATE INDEX managed_certificates_renewal_policy_id_idx ON managed_certificates (renewal_policy_id)`);
+    await q.query(
+      `CREATE INDEX managed_certificates_renewal_policy_id_idx ON managed_certificates (renewal_policy_id)`,
+    );
     // Live (non-archived) rows, the default list: keyset pages for every sort the API offers,
     // and an index-only count. Expiry sorts keep NULLs last both ways through a sentinel
     // (certificates.repository.ts EXPIRY_SORT_LAST / EXPIRY_SORT_FIRST: keep them identical).

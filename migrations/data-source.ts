@@ -1,9 +1,10 @@
 import type { DataSourceOptions } from 'typeorm';
 import { Foundation1795337600000 } from './1795337600000-Foundation';
 import { Inventory1795424000000 } from './1795424000000-Inventory';
+import { Revocations1795510400000 } from './1795510400000-Revocations';
 
 /** Every migration, in order. Adding one is one import and one line here. */
-export const MIGRATIONS = [Foundation1795337600000, Inventory1795424000000];
+export const MIGRATIONS = [Foundation1795337600000, Inventory1795424000000, Revocations1795510400000];
 
 /**
  * The one DataSource definition shared by the server (with its entities) and the

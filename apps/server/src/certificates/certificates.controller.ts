@@ -13,6 +13,8 @@ import { CurrentPrincipal, RequirePermission } from '../auth/access-policy.decor
 import { ErrorResponseDto } from '../http/error-response.dto';
 import type { Principal } from '../http/request-context';
 import { CertificatesService } from './certificates.service';
+import { RevokeCertificateDto } from './dto/revoke.dto';
+import { RevocationService } from './revocation.service';
 import {
   CertificateDeploymentListDto,
   CertificateDto,
@@ -28,7 +30,10 @@ import {
 @ApiBadRequestResponse({ type: ErrorResponseDto })
 @Controller('api/v1/certificates')
 export class CertificatesController {
-  constructor(private readonly certs: CertificatesService) {}
+  constructor(
+    private readonly certs: CertificatesService,
+    private readonly revocation: RevocationService,
+  ) {}
 
   @Get()
   @RequirePermission('cert.read')
@@ -91,6 +96,24 @@ export class CertificatesController {
   @ApiNotFoundResponse({ type: ErrorResponseDto })
   archive(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<void> {
     return this.certs.archive(p, id);
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @RequirePermission('cert.revoke')
+  @ApiOperation({
+    operationId: 'revokeCertificate',
+    summary: 'Revoke the latest issued version (RFC 5280 reason); revoking again is a no-op',
+  })
+  @ApiOkResponse({ type: CertificateDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'Archived, or never issued' })
+  revoke(
+    @CurrentPrincipal() p: Principal,
+    @Param('id') id: string,
+    @Body() body: RevokeCertificateDto,
+  ): Promise<CertificateDto> {
+    return this.revocation.revoke(p, id, body);
   }
 
   @Get(':id/versions')

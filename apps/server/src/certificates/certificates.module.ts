@@ -6,6 +6,8 @@ import { CertificateVersionEntity, ManagedCertificateEntity } from './certificat
 import { CertificatesController } from './certificates.controller';
 import { CertificatesRepository } from './certificates.repository';
 import { CertificatesService } from './certificates.service';
+import { RevocationRepository } from './revocation.repository';
+import { RevocationService } from './revocation.service';
 
 /** Bounded context `certificates`: managed certificates, their versions and target mappings. */
 @Module({
@@ -15,7 +17,7 @@ import { CertificatesService } from './certificates.service';
     PoliciesModule,
   ],
   controllers: [CertificatesController],
-  providers: [CertificatesRepository, CertificatesService],
+  providers: [CertificatesRepository, CertificatesService, RevocationRepository, RevocationService],
   exports: [CertificatesRepository],
 })
 export class CertificatesModule {}

@@ -22,6 +22,7 @@ export const IdPrefix = {
   CertificateVersion: 'cv',
   Job: 'job',
   Notification: 'notif',
+  Revocation: 'rev',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
+
+describe('POST /api/v1/certificates/{id}/revoke', () => {
+  let t: TestApp;
+  let operator: string;
+  let viewer: string;
+  const tag = randomBytes(3).toString('hex');
+  const serial = `7f${randomBytes(19).toString('hex')}`;
+  const issued = `mc-rev-${tag}`;
+  const never = `mc-rev-never-${tag}`;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    operator = `Bearer ${(await t.mintKey(['operator'])).key}`;
+    viewer = `Bearer ${(await t.mintKey(['viewer'])).key}`;
+    for (const id of [issued, never]) {
+      await t.ds.query(
+        `INSERT INTO managed_certificates (id, name, common_name, status, expires_at)
+         VALUES ($1, $1, 'rev.example.com', 'Active', now() + interval '30 days')`,
+        [id],
+      );
+    }
+    await t.ds.query(
+      `INSERT INTO certificate_versions (id, certificate_id, serial_number, fingerprint_sha256, pem_chain, not_before, not_after)
+       VALUES ($1, $2, $3, 'ab', 'PEM', now(), now() + interval '30 days')`,
+      [`cv-rev-${tag}`, issued, serial.toUpperCase()],
+    );
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const revoke = (id: string, body: object, auth = operator) =>
+    t.http.post(`/api/v1/certificates/${id}/revoke`).set('Authorization', auth).send(body);
+
+  it('records the serial with its reason, marks the certificate Revoked and audits once', async () => {
+    const res = await revoke(issued, { reason: 'KEYCOMPROMISE', invalidity_date: '2026-01-01T00:00:00Z' });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('Revoked');
+    const rows: { serial_number: string; reason: string; reason_code: number; revoked_by: string }[] = await t.ds.query(
+      `SELECT * FROM certificate_revocations WHERE certificate_id = $1`,
+      [issued],
+    );
+    expect(rows).toEqual([expect.objectContaining({ serial_number: serial, reason: 'keyCompromise', reason_code: 1 })]);
+    const again = await revoke(issued, { reason: 'superseded' });
+    expect(again.status).toBe(200);
+    expect(again.body.status).toBe('Revoked');
+    const count: { n: string }[] = await t.ds.query(
+      `SELECT count(*) AS n FROM certificate_revocations WHERE certificate_id = $1`,
+      [issued],
+    );
+    expect(Number(count[0].n)).toBe(1);
+    const audit: unknown[] = await t.ds.query(
+      `SELECT 1 FROM audit_events WHERE action = 'certificate_revoked' AND resource_id = $1`,
+      [issued],
+    );
+    expect(audit).toHaveLength(1);
+  });
+
+  it('refuses what cannot be revoked, and bad input, without storing anything', async () => {
+    const res = await revoke(never, {});
+    expect(res.status).toBe(409);
+    expect(res.body.message).toContain('no issued version');
+    expect((await revoke(`mc-nope-${tag}`, {})).status).toBe(404);
+    const bad = await revoke(never, { reason: 'boredom' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/^body\.reason: /);
+    expect((await revoke(never, { invalidity_date: '2999-01-01T00:00:00Z' })).status).toBe(400);
+    expect((await revoke(never, {}, viewer)).status).toBe(403);
+    const rows: unknown[] = await t.ds.query(`SELECT 1 FROM certificate_revocations WHERE certificate_id = $1`, [
+      never,
+    ]);
+    expect(rows).toHaveLength(0);
+  });
+});
