@@ -1,2 +1,10 @@
-// Filled by later issues; exports through this one entry point.
-export {};
+// Connector configuration: per-type schemas (issuers, targets), secret fields, sealing.
+export * from './connector';
+export * from './config/spec';
+export * from './config/sealed-config';
+export { secretRegistry } from './config/fields';
+export * from './issuers/issuer-configs';
+export * from './issuers/local-ca';
+export * from './issuers/registry';
+export * from './targets/target-configs';
+export * from './targets/registry';

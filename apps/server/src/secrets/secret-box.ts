@@ -14,7 +14,9 @@ export const MIN_PASSPHRASE_BYTES = 32;
 
 export class SecretKeyMissingError extends Error {
   constructor(what: string) {
-    super(`${what} needs CERTCTL_CONFIG_ENCRYPTION_KEY (at least ${MIN_PASSPHRASE_BYTES} bytes) to seal secrets at rest`);
+    super(
+      `${what} needs CERTCTL_CONFIG_ENCRYPTION_KEY (at least ${MIN_PASSPHRASE_BYTES} bytes) to seal secrets at rest`,
+    );
     this.name = 'SecretKeyMissingError';
   }
 }

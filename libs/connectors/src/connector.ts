@@ -1,0 +1,5 @@
+/** The outcome of a connector's configuration/connection check. */
+export interface ConnectorCheck {
+  ok: boolean;
+  message: string;
+}

@@ -1,0 +1,335 @@
+import { IssuerType } from '@certctl/domain';
+import { z } from 'zod';
+import {
+  absolutePath,
+  awsArn,
+  awsRegion,
+  bool,
+  duration,
+  email,
+  httpUrl,
+  httpsUrl,
+  iamRoleArn,
+  int,
+  oneOf,
+  secret,
+  text,
+  str,
+} from '../config/fields';
+import { awsAccessKeyId, awsCredentials, together } from '../config/rules';
+import { defineConfig, type ConfigSpec } from '../config/spec';
+
+const KEY_ALGORITHMS = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096'] as const;
+
+/**
+ * Local CA: signs with a CA held by the server. Self-signed mode generates its own root;
+ * sub-CA mode (ca_cert_path + ca_key_path) signs with an enterprise-issued intermediate.
+ */
+export const localCaConfig = defineConfig(
+  {
+    ca_cert_path: absolutePath().optional(),
+    ca_key_path: absolutePath().optional(),
+    /** Passphrase of an encrypted (PKCS#8) CA key file. */
+    ca_key_passphrase: secret(1024).optional(),
+    ca_common_name: text(64).optional(),
+    organization: text(64).optional(),
+    key_algorithm: oneOf(KEY_ALGORITHMS).optional(),
+    ca_validity_days: int(1, 7300).optional(),
+    default_validity_days: int(1, 825).optional(),
+    crl_distribution_url: httpUrl().optional(),
+    ocsp_url: httpUrl().optional(),
+  },
+  (v, ctx) => {
+    together(v, ctx.issue, 'ca_cert_path', 'ca_key_path');
+    if (v.ca_key_passphrase !== undefined && v.ca_key_path === undefined) {
+      ctx.issue('ca_key_passphrase', 'is only used with ca_key_path (sub-CA mode)');
+    }
+    if (v.ca_cert_path !== undefined) {
+      for (const f of ['ca_common_name', 'ca_validity_days', 'key_algorithm'] as const) {
+        if (v[f] !== undefined)
+          ctx.issue(f, 'only applies to self-signed mode (the CA certificate comes from ca_cert_path)');
+      }
+    }
+  },
+);
+export type LocalCaConfig = z.infer<typeof localCaConfig.schema>;
+
+const CHALLENGES = ['http-01', 'dns-01', 'dns-persist-01'] as const;
+
+/** ACME v2 (RFC 8555): Let's Encrypt, ZeroSSL, Google Trust Services, Sectigo, step-ca ACME. */
+export const acmeConfig = defineConfig(
+  {
+    directory_url: httpsUrl(),
+    email: email(),
+    /** External Account Binding (ZeroSSL, Google Trust Services, SSL.com...). */
+    eab_kid: text(256).optional(),
+    eab_hmac_key: secret(512, {
+      test: (k) => /^[A-Za-z0-9_-]+={0,2}$/.test(k),
+      message: 'must be the base64url HMAC key the CA issued',
+    }).optional(),
+    challenge_type: oneOf(CHALLENGES).optional(),
+    /** Port of the built-in HTTP-01 responder (behind a port-80 forward). */
+    http01_port: int(1, 65_535).optional(),
+    /** Hook scripts for DNS-01: called with the domain and the TXT value, never via a shell. */
+    dns_present_script: absolutePath().optional(),
+    dns_cleanup_script: absolutePath().optional(),
+    dns_propagation_seconds: int(0, 3600).optional(),
+    /** dns-persist-01: the CA's issuer domain named in the standing TXT record. */
+    dns_persist_issuer_domain: text(253).optional(),
+    /** ACME profile (draft-aaron-acme-profiles), e.g. "tlsserver" or "shortlived". */
+    profile: text(64).optional(),
+    preferred_chain: text(256).optional(),
+    /** Use ACME Renewal Information (RFC 9773) for renewal timing. */
+    ari_enabled: bool().optional(),
+  },
+  (v, ctx) => {
+    together(v, ctx.issue, 'eab_kid', 'eab_hmac_key');
+    const challenge = v.challenge_type ?? 'http-01';
+    if (challenge === 'dns-01') {
+      for (const f of ['dns_present_script', 'dns_cleanup_script'] as const) {
+        if (v[f] === undefined) ctx.issue(f, 'is required for challenge_type dns-01');
+      }
+    }
+    if (challenge === 'http-01') {
+      for (const f of [
+        'dns_present_script',
+        'dns_cleanup_script',
+        'dns_propagation_seconds',
+        'dns_persist_issuer_domain',
+      ] as const) {
+        if (v[f] !== undefined) ctx.issue(f, 'only applies to challenge_type dns-01 or dns-persist-01');
+      }
+    } else if (v.http01_port !== undefined) {
+      ctx.issue('http01_port', 'only applies to challenge_type http-01');
+    }
+    if (challenge === 'dns-persist-01' && v.dns_persist_issuer_domain === undefined) {
+      ctx.issue('dns_persist_issuer_domain', 'is required for challenge_type dns-persist-01');
+    }
+  },
+);
+
+/** Smallstep step-ca via its native /sign API with a JWK provisioner. */
+export const stepCaConfig = defineConfig({
+  ca_url: httpsUrl(),
+  /** SHA-256 fingerprint of the step-ca root, pinned for the TLS connection. */
+  root_fingerprint: str().regex(
+    /^[0-9a-fA-F]{64}$/,
+    'must be the 64-hex-digit SHA-256 fingerprint of the root certificate',
+  ),
+  provisioner_name: text(128),
+  /** Decrypts the provisioner's encrypted JWK. */
+  provisioner_password: secret(1024),
+  /** The encrypted JWK file; fetched from the CA's /provisioners when absent. */
+  provisioner_key_path: absolutePath().optional(),
+  validity: duration().optional(),
+});
+
+/** HashiCorp Vault PKI secrets engine, signing CSRs through /<mount>/sign/<role>. */
+export const vaultPkiConfig = defineConfig(
+  {
+    address: httpsUrl(),
+    /** Vault Enterprise namespace. */
+    namespace: text(256).optional(),
+    mount: str().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a Vault mount path such as pki or pki/int'),
+    role: str().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a Vault PKI role name'),
+    token: secret(4096).optional(),
+    role_id: text(256).optional(),
+    secret_id: secret(4096).optional(),
+    approle_mount: text(128).optional(),
+    ttl: duration().optional(),
+    /** CA bundle that signs Vault's TLS certificate, when not publicly trusted. */
+    ca_cert_path: absolutePath().optional(),
+  },
+  (v, ctx) => {
+    together(v, ctx.issue, 'role_id', 'secret_id');
+    const approle = v.role_id !== undefined || v.secret_id !== undefined;
+    if (v.token !== undefined && approle)
+      ctx.issue('token', 'use either token or AppRole (role_id + secret_id), not both');
+    if (v.token === undefined && !approle)
+      ctx.issue('token', 'is required unless AppRole role_id and secret_id are given');
+    if (v.approle_mount !== undefined && !approle) ctx.issue('approle_mount', 'only applies to AppRole authentication');
+  },
+);
+
+/** DigiCert CertCentral REST API (asynchronous orders). */
+export const digiCertConfig = defineConfig({
+  api_key: secret(512),
+  organization_id: int(1, 2_147_483_647),
+  product_name_id: str().regex(
+    /^[a-z0-9_]{1,64}$/,
+    'must be a CertCentral product name id such as ssl_plus or ssl_multi_domain',
+  ),
+  base_url: httpsUrl().optional(),
+  container_id: int(1, 2_147_483_647).optional(),
+  signature_hash: oneOf(['sha256', 'sha384', 'sha512'] as const).optional(),
+  validity_days: int(1, 397).optional(),
+});
+
+/** Sectigo Certificate Manager (SCM) REST API: customerUri + login + password headers. */
+export const sectigoConfig = defineConfig({
+  base_url: httpsUrl(),
+  customer_uri: text(128),
+  login: text(128),
+  password: secret(1024),
+  org_id: int(1, 2_147_483_647),
+  /** The SSL certificate profile (type) id. */
+  cert_type: int(1, 2_147_483_647),
+  term_days: int(1, 397),
+  external_requester: email().optional(),
+});
+
+function isServiceAccountJson(s: string): boolean {
+  try {
+    const v: unknown = JSON.parse(s);
+    return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'service_account';
+  } catch {
+    return false;
+  }
+}
+
+/** Google Cloud Certificate Authority Service. */
+export const googleCasConfig = defineConfig({
+  project: str().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id'),
+  location: str().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region such as europe-west1'),
+  ca_pool: str().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a CA pool id'),
+  certificate_authority: str()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a certificate authority id')
+    .optional(),
+  certificate_template: text(256).optional(),
+  lifetime: duration().optional(),
+  /** Service-account key JSON; omit to use workload identity / application default credentials. */
+  credentials_json: secret(32_768, {
+    test: isServiceAccountJson,
+    message: 'must be a service-account key JSON document ("type": "service_account")',
+  }).optional(),
+});
+
+const AWS_SIGNING = [
+  'SHA256WITHECDSA',
+  'SHA384WITHECDSA',
+  'SHA512WITHECDSA',
+  'SHA256WITHRSA',
+  'SHA384WITHRSA',
+  'SHA512WITHRSA',
+] as const;
+
+/** AWS Certificate Manager Private CA. Credentials: static keys, or the ambient role chain. */
+export const awsAcmPcaConfig = defineConfig(
+  {
+    region: awsRegion(),
+    certificate_authority_arn: awsArn(
+      'acm-pca',
+      /certificate-authority\/[0-9a-f-]{36}/,
+      'arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/<uuid>',
+    ),
+    signing_algorithm: oneOf(AWS_SIGNING).optional(),
+    template_arn: str()
+      .regex(/^arn:aws[a-z-]*:acm-pca:::template\/[A-Za-z0-9_/.-]+$/, 'must be an ACM PCA template ARN')
+      .optional(),
+    validity_days: int(1, 3650).optional(),
+    access_key_id: awsAccessKeyId().optional(),
+    secret_access_key: secret(256).optional(),
+    session_token: secret(4096).optional(),
+    role_arn: iamRoleArn().optional(),
+  },
+  (v, ctx) => awsCredentials(v, ctx.issue),
+);
+
+/** Client certificate (mutual TLS) used by several commercial CA APIs. */
+const mtls = {
+  client_cert_path: absolutePath(),
+  client_key_path: absolutePath(),
+  client_key_passphrase: secret(1024).optional(),
+};
+
+/** Entrust Certificate Services API (mutual TLS + username/API key). */
+export const entrustConfig = defineConfig({
+  base_url: httpsUrl().optional(),
+  username: text(128),
+  api_key: secret(512),
+  ...mtls,
+  client_id: int(1, 2_147_483_647).optional(),
+  cert_type: str().regex(/^[A-Z_]{2,64}$/, 'must be an Entrust certificate type such as STANDARD_SSL or ADVANTAGE_SSL'),
+  validity_days: int(1, 397).optional(),
+});
+
+/** GlobalSign Atlas HVCA (mutual TLS + API key/secret login). */
+export const globalSignConfig = defineConfig({
+  base_url: httpsUrl().optional(),
+  api_key: secret(256),
+  api_secret: secret(512),
+  ...mtls,
+  validity_days: int(1, 397).optional(),
+});
+
+/** Keyfactor EJBCA REST API (client-certificate authentication). */
+export const ejbcaConfig = defineConfig({
+  base_url: httpsUrl(),
+  ...mtls,
+  ca_name: text(256),
+  certificate_profile: text(256),
+  end_entity_profile: text(256),
+  /** CA bundle that signs EJBCA's TLS certificate. */
+  trust_ca_path: absolutePath().optional(),
+});
+
+/** Microsoft AD Certificate Services through certsrv web enrollment (HTTPS). */
+export const adcsConfig = defineConfig(
+  {
+    server_url: httpsUrl(),
+    /** CA config string `host\CA Name`, when the server hosts several CAs. */
+    ca_config: text(512).optional(),
+    template: str().regex(/^[A-Za-z0-9 _.-]{1,128}$/, 'must be a certificate template name'),
+    auth_method: oneOf(['ntlm', 'kerberos', 'basic', 'client_cert'] as const),
+    username: text(256).optional(),
+    password: secret(1024).optional(),
+    domain: text(256).optional(),
+    client_cert_path: absolutePath().optional(),
+    client_key_path: absolutePath().optional(),
+    trust_ca_path: absolutePath().optional(),
+  },
+  (v, ctx) => {
+    if (v.auth_method === 'client_cert') {
+      for (const f of ['client_cert_path', 'client_key_path'] as const) {
+        if (v[f] === undefined) ctx.issue(f, 'is required for auth_method client_cert');
+      }
+      for (const f of ['username', 'password'] as const) {
+        if (v[f] !== undefined) ctx.issue(f, 'does not apply to auth_method client_cert');
+      }
+    } else {
+      for (const f of ['username', 'password'] as const) {
+        if (v[f] === undefined) ctx.issue(f, `is required for auth_method ${v.auth_method}`);
+      }
+      together(v, ctx.issue, 'client_cert_path', 'client_key_path');
+    }
+  },
+);
+
+/**
+ * OpenSSL / custom CA: user-provided scripts sign, revoke and build CRLs. Scripts are
+ * executed directly with arguments, never through a shell.
+ */
+export const openSslConfig = defineConfig({
+  sign_script: absolutePath(),
+  revoke_script: absolutePath().optional(),
+  crl_script: absolutePath().optional(),
+  /** The CA certificate the scripts sign with (served as the chain). */
+  ca_cert_path: absolutePath().optional(),
+  timeout_seconds: int(1, 600).optional(),
+});
+
+export const ISSUER_CONFIGS: Record<IssuerType, ConfigSpec> = {
+  [IssuerType.LocalCA]: localCaConfig,
+  [IssuerType.ACME]: acmeConfig,
+  [IssuerType.StepCA]: stepCaConfig,
+  [IssuerType.VaultPKI]: vaultPkiConfig,
+  [IssuerType.DigiCert]: digiCertConfig,
+  [IssuerType.Sectigo]: sectigoConfig,
+  [IssuerType.GoogleCAS]: googleCasConfig,
+  [IssuerType.AWSACMPCA]: awsAcmPcaConfig,
+  [IssuerType.Entrust]: entrustConfig,
+  [IssuerType.GlobalSign]: globalSignConfig,
+  [IssuerType.EJBCA]: ejbcaConfig,
+  [IssuerType.ADCS]: adcsConfig,
+  [IssuerType.OpenSSL]: openSslConfig,
+};
