@@ -1,4 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Client } from 'pg';
 import supertest from 'supertest';
 import { DataSource } from 'typeorm';
 import { IdPrefix, newId, type BuiltinRole } from '@certctl/domain';
@@ -6,6 +7,8 @@ import { displayPrefix, generateApiKey, hashApiKey } from '../../apps/server/src
 import { AuthRepository } from '../../apps/server/src/auth/auth.repository';
 import { loadConfig, type AppConfig } from '../../apps/server/src/config/config.schema';
 import { createServerApp } from '../../apps/server/src/server-app';
+import { ensureDatabaseExists, runMigrationsLocked } from '../../apps/server/src/database/database-bootstrap';
+import { deleteRedisPrefix } from './global-teardown';
 
 export interface TestApp {
   app: NestExpressApplication;
@@ -80,4 +83,40 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export interface PrivateDatabase {
+  /** Env for createTestApp: the database URL and a Redis prefix of its own. */
+  env: Record<string, string>;
+  /** Drops the database (WITH FORCE) and deletes the Redis prefix. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A migrated database (and Redis key prefix) of one test file's own, beside the run's
+ * shared one: for tests that need an empty table (the last admin key) or rows that would
+ * disturb every other test app (sealed secrets make key-less apps refuse to boot).
+ */
+export async function createPrivateDatabase(suffix: string): Promise<PrivateDatabase> {
+  const base = process.env.CERTCTL_TEST_DATABASE_URL;
+  const prefix = process.env.CERTCTL_TEST_REDIS_PREFIX;
+  if (!base || !prefix) throw new Error('integration globalSetup did not run');
+  const url = new URL(base);
+  const name = `${url.pathname.slice(1)}_${suffix}`;
+  url.pathname = `/${name}`;
+  await ensureDatabaseExists(url.toString());
+  await runMigrationsLocked(url.toString());
+  const redisPrefix = `${prefix}:${suffix}`;
+  return {
+    env: { CERTCTL_DATABASE_URL: url.toString(), CERTCTL_REDIS_PREFIX: redisPrefix },
+    async drop() {
+      const admin = new URL(url);
+      admin.pathname = '/postgres';
+      const c = new Client({ connectionString: admin.toString() });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+      await c.end();
+      await deleteRedisPrefix(process.env.CERTCTL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', redisPrefix);
+    },
+  };
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
-import { deleteRedisPrefix } from '../../../../test/integration/global-teardown';
-import { ensureDatabaseExists, runMigrationsLocked } from '../database/database-bootstrap';
+import {
+  createPrivateDatabase,
+  createTestApp,
+  type PrivateDatabase,
+  type TestApp,
+} from '../../../../test/integration/test-app';
 import { hashApiKey } from './api-key';
 
 interface AuditRow {
@@ -535,29 +537,14 @@ describe('RBAC administration: roles and API keys (real Postgres + Redis)', () =
 
 describe('last-admin lockout (own database: no other admin keys)', () => {
   let t: TestApp;
-  let url: string;
-  let prefix: string;
+  let db: PrivateDatabase;
   beforeAll(async () => {
-    const base = process.env.CERTCTL_TEST_DATABASE_URL;
-    if (!base) throw new Error('integration globalSetup did not run');
-    const u = new URL(base);
-    u.pathname = `${u.pathname}_lockout`;
-    url = u.toString();
-    prefix = `${process.env.CERTCTL_TEST_REDIS_PREFIX}_lockout`;
-    await ensureDatabaseExists(url);
-    await runMigrationsLocked(url);
-    t = await createTestApp({ CERTCTL_DATABASE_URL: url, CERTCTL_REDIS_PREFIX: prefix });
+    db = await createPrivateDatabase('lockout');
+    t = await createTestApp(db.env);
   });
   afterAll(async () => {
     await t?.close();
-    const u = new URL(url);
-    const name = decodeURIComponent(u.pathname.slice(1));
-    u.pathname = '/postgres';
-    const c = new Client({ connectionString: u.toString() });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
-    await c.end();
-    await deleteRedisPrefix(process.env.CERTCTL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
+    await db?.drop();
   });
 
   it('refuses to revoke, or take the admin role from, the last active admin key', async () => {

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
-import { ensureDatabaseExists, runMigrationsLocked } from '../database/database-bootstrap';
+import {
+  createPrivateDatabase,
+  createTestApp,
+  type PrivateDatabase,
+  type TestApp,
+} from '../../../../test/integration/test-app';
 import { SecretBox } from '../secrets/secret-box';
 
 const KEY = 'targets-integration-passphrase-0123456789abcdef';
@@ -15,30 +18,8 @@ const F5_PASSWORD = `f5-password-${tag}-do-not-leak`;
  * check, and the key-less app here must boot while no sealed row exists. Its own Redis
  * prefix keeps its queued audit jobs away from the other apps' processors.
  */
-async function privateDatabase(): Promise<{ env: Record<string, string>; drop: () => Promise<void> }> {
-  const url = new URL(process.env.CERTCTL_TEST_DATABASE_URL!);
-  const name = `${url.pathname.slice(1)}_targets`;
-  url.pathname = `/${name}`;
-  await ensureDatabaseExists(url.toString());
-  await runMigrationsLocked(url.toString());
-  return {
-    env: {
-      CERTCTL_DATABASE_URL: url.toString(),
-      CERTCTL_REDIS_PREFIX: `${process.env.CERTCTL_TEST_REDIS_PREFIX}:targets`,
-    },
-    drop: async () => {
-      const admin = new URL(url);
-      admin.pathname = '/postgres';
-      const c = new Client({ connectionString: admin.toString() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
-
 describe('/api/v1/targets', () => {
-  let db: Awaited<ReturnType<typeof privateDatabase>>;
+  let db: PrivateDatabase;
   let t: TestApp;
   let noKey: TestApp;
   let admin: string;
@@ -50,7 +31,7 @@ describe('/api/v1/targets', () => {
   const retired = `ag-retired-${tag}`;
 
   beforeAll(async () => {
-    db = await privateDatabase();
+    db = await createPrivateDatabase('targets');
     noKey = await createTestApp(db.env); // before any sealed row exists
     t = await createTestApp({ ...db.env, CERTCTL_CONFIG_ENCRYPTION_KEY: KEY });
     admin = `Bearer ${(await t.mintKey(['operator'])).key}`;
