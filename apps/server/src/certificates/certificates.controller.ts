@@ -13,7 +13,7 @@ import { CurrentPrincipal, RequirePermission } from '../auth/access-policy.decor
 import { ErrorResponseDto } from '../http/error-response.dto';
 import type { Principal } from '../http/request-context';
 import { CertificatesService } from './certificates.service';
-import { RevokeCertificateDto } from './dto/revoke.dto';
+import { BulkRevokeDto, BulkRevokeResultDto, RevokeCertificateDto } from './dto/revoke.dto';
 import { RevocationService } from './revocation.service';
 import {
   CertificateDeploymentListDto,
@@ -96,6 +96,18 @@ export class CertificatesController {
   @ApiNotFoundResponse({ type: ErrorResponseDto })
   archive(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<void> {
     return this.certs.archive(p, id);
+  }
+
+  @Post('bulk-revoke')
+  @HttpCode(200)
+  @RequirePermission('cert.bulk_revoke')
+  @ApiOperation({
+    operationId: 'bulkRevokeCertificates',
+    summary: 'Revoke every live certificate matching the filters; partial failures are reported, not fatal',
+  })
+  @ApiOkResponse({ type: BulkRevokeResultDto })
+  bulkRevoke(@CurrentPrincipal() p: Principal, @Body() body: BulkRevokeDto): Promise<BulkRevokeResultDto> {
+    return this.revocation.bulkRevoke(p, body);
   }
 
   @Post(':id/revoke')

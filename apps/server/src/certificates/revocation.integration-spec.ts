@@ -73,4 +73,55 @@ describe('POST /api/v1/certificates/{id}/revoke', () => {
     ]);
     expect(rows).toHaveLength(0);
   });
+
+  it('bulk-revokes by filter, tolerating certificates that cannot be revoked, with one summary audit row', async () => {
+    const owner = `o-bulk-${tag}`;
+    await t.ds.query(`INSERT INTO owners (id, name, email) VALUES ($1, 'Bulk', $2)`, [
+      owner,
+      `bulk-${tag}@example.com`,
+    ]);
+    for (const n of ['a', 'b', 'c']) {
+      const id = `mc-bulk-${n}-${tag}`;
+      await t.ds.query(
+        `INSERT INTO managed_certificates (id, name, common_name, status, owner_id) VALUES ($1, $1, 'b.example.com', 'Active', $2)`,
+        [id, owner],
+      );
+      if (n !== 'c') {
+        await t.ds.query(
+          `INSERT INTO certificate_versions (id, certificate_id, serial_number, fingerprint_sha256, pem_chain, not_before, not_after)
+           VALUES ($1, $2, $3, 'ab', 'PEM', now(), now() + interval '30 days')`,
+          [`cv-bulk-${n}-${tag}`, id, `6${n}${randomBytes(10).toString('hex')}`],
+        );
+      }
+    }
+    const res = await t.http
+      .post('/api/v1/certificates/bulk-revoke')
+      .set('Authorization', operator)
+      .send({ owner_id: owner, reason: 'cessationOfOperation' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ total_requested: 3, succeeded: 2, failed: 1 });
+    expect(res.body.errors).toEqual([
+      { certificate_id: `mc-bulk-c-${tag}`, message: expect.stringContaining('no issued version') },
+    ]);
+    const summary: { details: { succeeded: number } }[] = await t.ds.query(
+      `SELECT details FROM audit_events WHERE action = 'bulk_revocation_initiated' AND details->'filters'->>'owner_id' = $1`,
+      [owner],
+    );
+    expect(summary.map((r) => r.details.succeeded)).toEqual([2]);
+    // already revoked ones are not requested again
+    const again = await t.http
+      .post('/api/v1/certificates/bulk-revoke')
+      .set('Authorization', operator)
+      .send({ owner_id: owner });
+    expect(again.body).toMatchObject({ total_requested: 1, succeeded: 0, failed: 1 });
+    const none = await t.http
+      .post('/api/v1/certificates/bulk-revoke')
+      .set('Authorization', operator)
+      .send({ reason: 'superseded' });
+    expect(none.status).toBe(400);
+    expect(
+      (await t.http.post('/api/v1/certificates/bulk-revoke').set('Authorization', viewer).send({ owner_id: owner }))
+        .status,
+    ).toBe(403);
+  });
 });

@@ -4,7 +4,9 @@ import { AuditRepository } from '../audit/audit.repository';
 import type { Principal } from '../http/request-context';
 import { CertificatesRepository } from './certificates.repository';
 import type { CertificateDto } from './dto/certificate.dto';
-import type { RevokeCertificateDto } from './dto/revoke.dto';
+import type { BulkRevokeDto, BulkRevokeResultDto, RevokeCertificateDto } from './dto/revoke.dto';
+
+const BULK_REVOKE_LIMIT = 10_000;
 import { RevocationRepository } from './revocation.repository';
 
 /**
@@ -19,6 +21,46 @@ export class RevocationService {
     private readonly revocations: RevocationRepository,
     private readonly audit: AuditRepository,
   ) {}
+
+  /**
+   * Revokes every live certificate matching the filters, each in its own transaction so
+   * one failure (say, a certificate never issued) does not stop the rest; one summary
+   * audit row records the filters, the actor and the counts.
+   */
+  async bulkRevoke(actor: Principal, body: BulkRevokeDto): Promise<BulkRevokeResultDto> {
+    const { reason, invalidity_date, ...filters } = body;
+    if (!Object.values(filters).some((v) => v !== undefined)) {
+      throw invalid('body: give at least one of profile_id, owner_id, agent_id, issuer_id, certificate_ids');
+    }
+    const ids = await this.certs.transaction((m) => this.revocations.matchBulk(m, filters, BULK_REVOKE_LIMIT + 1));
+    if (ids.length > BULK_REVOKE_LIMIT) {
+      throw invalid(`body: the filters match more than ${BULK_REVOKE_LIMIT} certificates; narrow them`);
+    }
+    const errors: { certificate_id: string; message: string }[] = [];
+    for (const id of ids) {
+      try {
+        await this.revoke(actor, id, { reason, invalidity_date });
+      } catch (e) {
+        errors.push({ certificate_id: id, message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    const result = {
+      total_requested: ids.length,
+      succeeded: ids.length - errors.length,
+      failed: errors.length,
+      errors,
+    };
+    await this.certs.transaction((m) =>
+      this.audit.recordDomain(m, actor, 'bulk_revocation_initiated', 'certificate', '', {
+        filters,
+        reason: reason ?? 'unspecified',
+        total_requested: result.total_requested,
+        succeeded: result.succeeded,
+        failed: result.failed,
+      }),
+    );
+    return result;
+  }
 
   async revoke(actor: Principal, id: string, body: RevokeCertificateDto): Promise<CertificateDto> {
     const reason = body.reason ?? 'unspecified';

@@ -1,7 +1,8 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsISO8601, IsOptional } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional } from 'class-validator';
 import { RevocationReason } from '@certctl/domain';
+import { IsClientId } from '../../http/dto-fields';
 
 const REASONS = Object.keys(RevocationReason);
 
@@ -25,4 +26,46 @@ export class RevokeCertificateDto {
   @IsOptional()
   @IsISO8601({ strict: true })
   invalidity_date?: string;
+}
+
+export class BulkRevokeDto extends RevokeCertificateDto {
+  @ApiPropertyOptional({ description: 'Revoke certificates of this profile' })
+  @IsOptional()
+  @IsClientId()
+  profile_id?: string;
+
+  @ApiPropertyOptional({ description: 'Revoke certificates of this owner' })
+  @IsOptional()
+  @IsClientId()
+  owner_id?: string;
+
+  @ApiPropertyOptional({ description: 'Revoke certificates managed by this agent' })
+  @IsOptional()
+  @IsClientId()
+  agent_id?: string;
+
+  @ApiPropertyOptional({ description: 'Revoke certificates issued by this issuer' })
+  @IsOptional()
+  @IsClientId()
+  issuer_id?: string;
+
+  @ApiPropertyOptional({ type: [String], description: 'Revoke exactly these certificates (at most 10,000)' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @IsClientId({ each: true })
+  certificate_ids?: string[];
+}
+
+export class BulkRevokeErrorDto {
+  @ApiProperty() certificate_id!: string;
+  @ApiProperty() message!: string;
+}
+
+export class BulkRevokeResultDto {
+  @ApiProperty({ description: 'Certificates matching the filters (not archived, not already revoked)' })
+  total_requested!: number;
+  @ApiProperty() succeeded!: number;
+  @ApiProperty() failed!: number;
+  @ApiProperty({ type: [BulkRevokeErrorDto] }) errors!: BulkRevokeErrorDto[];
 }
