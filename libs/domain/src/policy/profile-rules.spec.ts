@@ -3,7 +3,9 @@ import {
   checkEkus,
   checkKey,
   checkSans,
+  DEFAULT_SAN_RULES,
   dnsPatternError,
+  ekuOidOf,
   isValidDnsName,
   keyAlgorithmOf,
   normalizeEku,
@@ -11,7 +13,10 @@ import {
   normalizeKeyAlgorithmRules,
   normalizeSanRules,
   parseKeyAlgorithm,
+  profileViolations,
   sanMatchesDnsPattern,
+  sanRulesWithDefaults,
+  sanViolations,
   type ProfileConstraints,
   type SanRules,
 } from './profile-rules';
@@ -83,6 +88,15 @@ describe('key algorithm rules', () => {
     );
     expect(checkKey({ algorithm: 'DSA', size: 2048 }, allowed)).toMatch(/not recognised/);
     expect(checkKey({ algorithm: 'ed25519', size: 0 }, [{ algorithm: 'Ed25519' }])).toBeUndefined();
+  });
+
+  it('holds RSA to the 2048-bit floor and ECDSA to P-256 whatever an unnormalized rule says', () => {
+    expect(checkKey({ algorithm: 'RSA', size: 1024 }, [{ algorithm: 'RSA', min_size: 1024 }])).toBe(
+      'RSA 1024-bit key is below the minimum of 2048 bits',
+    );
+    expect(checkKey({ algorithm: 'RSA', size: 2048 }, [{ algorithm: 'RSA' }])).toBeUndefined();
+    expect(checkKey({ algorithm: 'ECDSA', size: 256 }, [{ algorithm: 'ECDSA' }])).toBeUndefined();
+    expect(checkKey({ algorithm: 'ECDSA', size: 384 }, [])).toBe('key algorithm ECDSA is not allowed (allowed: )');
   });
 });
 
@@ -186,6 +200,30 @@ describe('SAN rules', () => {
     ]);
   });
 
+  it('names the rule each problem breaks', () => {
+    expect(
+      sanViolations({ dns: ['a.b.example.com', 'bad name'], email: ['a@example.com'], uri: ['spiffe://x'] }, rules),
+    ).toEqual([
+      { rule: 'san_rules.max_sans', message: '4 SANs exceed the profile maximum of 3' },
+      {
+        rule: 'san_rules.permitted_dns_patterns',
+        message: 'DNS SAN "a.b.example.com" is not permitted (permitted: *.example.com, example.com)',
+      },
+      { rule: 'san_rules', message: 'DNS SAN "bad name" is not a valid DNS name' },
+      { rule: 'san_rules.allow_uri', message: 'URI SANs are not allowed by the profile' },
+    ]);
+  });
+
+  it('fills absent fields with the defaults without validating', () => {
+    expect(sanRulesWithDefaults({})).toEqual(DEFAULT_SAN_RULES);
+    expect(sanRulesWithDefaults({ permitted_dns_patterns: ['x*'], allow_ip: true, max_sans: 0 })).toEqual({
+      ...DEFAULT_SAN_RULES,
+      permitted_dns_patterns: ['x*'],
+      allow_ip: true,
+      max_sans: 0,
+    });
+  });
+
   it('permits any valid DNS name when no pattern is listed', () => {
     expect(checkSans({ dns: ['anything.example.org'] }, { ...rules, permitted_dns_patterns: [] })).toEqual([]);
   });
@@ -213,6 +251,14 @@ describe('extended key usages', () => {
       expect.stringMatching(/^allowed_ekus\.2: "nope" is neither serverAuth, .* nor a dotted OID$/),
     ]);
     expect(normalizeEkus([]).errors).toEqual(['allowed_ekus: must list at least one extended key usage']);
+  });
+
+  it('maps names and OIDs to OIDs', () => {
+    expect(ekuOidOf('ServerAuth')).toBe('1.3.6.1.5.5.7.3.1');
+    expect(ekuOidOf('1.3.6.1.5.5.7.3.2')).toBe('1.3.6.1.5.5.7.3.2');
+    expect(ekuOidOf('1.3.6.1.4.1.311.20.2.2')).toBe('1.3.6.1.4.1.311.20.2.2');
+    expect(ekuOidOf('fooAuth')).toBeUndefined();
+    expect(ekuOidOf('1.40')).toBeUndefined();
   });
 
   it('checks requested EKUs against the allowed ones', () => {
@@ -251,23 +297,26 @@ describe('checkCsrAgainstProfile', () => {
     ).toEqual([]);
   });
 
-  it('collects every violation', () => {
-    expect(
-      checkCsrAgainstProfile(
-        {
-          key: { algorithm: 'RSA', size: 4096 },
-          sans: { dns: ['example.com'], ip: ['10.1.1.1'] },
-          ekus: ['codeSigning'],
-          ttl_seconds: 91 * 86_400,
-        },
-        profile,
-      ),
-    ).toEqual([
+  it('collects every violation, each with the profile field it breaks', () => {
+    const facts = {
+      key: { algorithm: 'RSA', size: 4096 },
+      sans: { dns: ['example.com'], ip: ['10.1.1.1'] },
+      ekus: ['codeSigning'],
+      ttl_seconds: 91 * 86_400,
+    };
+    expect(checkCsrAgainstProfile(facts, profile)).toEqual([
       'key algorithm RSA is not allowed (allowed: ECDSA)',
       'DNS SAN "example.com" is not permitted (permitted: *.example.com)',
       'IP address SANs are not allowed by the profile',
       'extended key usage "codeSigning" is not allowed (allowed: serverAuth)',
       'requested validity of 7862400 s exceeds the profile maximum of 7776000 s',
+    ]);
+    expect(profileViolations(facts, profile).map((v) => v.rule)).toEqual([
+      'allowed_key_algorithms',
+      'san_rules.permitted_dns_patterns',
+      'san_rules.allow_ip',
+      'allowed_ekus',
+      'max_ttl_seconds',
     ]);
   });
 });

@@ -152,7 +152,10 @@ export interface KeyFacts {
   size: number;
 }
 
-/** Why the key is not allowed by the rules, or undefined when it is. */
+/**
+ * Why the key is not allowed by the rules, or undefined when it is. RSA keys below
+ * RSA_MIN_KEY_SIZE are refused whatever a rule's min_size says.
+ */
 export function checkKey(key: KeyFacts, allowed: readonly KeyAlgorithmRule[]): string | undefined {
   const algorithm = keyAlgorithmOf(key.algorithm);
   if (!algorithm) return `key algorithm ${JSON.stringify(key.algorithm)} is not recognised`;
@@ -163,17 +166,15 @@ export function checkKey(key: KeyFacts, allowed: readonly KeyAlgorithmRule[]): s
   switch (algorithm) {
     case 'Ed25519':
       return undefined;
-    case 'ECDSA':
+    case 'ECDSA': {
       if (!ECDSA_CURVE_SIZES.includes(key.size)) return `ECDSA curve size ${key.size} is not a supported curve`;
-      if (key.size < (rule.min_size ?? 256)) {
-        return `ECDSA P-${key.size} key is below the minimum curve size ${rule.min_size}`;
-      }
-      return undefined;
-    case 'RSA':
-      if (key.size < (rule.min_size ?? RSA_MIN_KEY_SIZE)) {
-        return `RSA ${key.size}-bit key is below the minimum of ${rule.min_size ?? RSA_MIN_KEY_SIZE} bits`;
-      }
-      return undefined;
+      const min = rule.min_size ?? 256;
+      return key.size < min ? `ECDSA P-${key.size} key is below the minimum curve size ${min}` : undefined;
+    }
+    case 'RSA': {
+      const min = Math.max(rule.min_size ?? RSA_MIN_KEY_SIZE, RSA_MIN_KEY_SIZE);
+      return key.size < min ? `RSA ${key.size}-bit key is below the minimum of ${min} bits` : undefined;
+    }
   }
 }
 
@@ -248,6 +249,17 @@ export function sanMatchesDnsPattern(san: string, pattern: string): boolean {
   return head.length > 0 && !head.includes('.');
 }
 
+/** SAN rules with every absent field at its DEFAULT_SAN_RULES value (no validation). */
+export function sanRulesWithDefaults(input: Partial<SanRules>): SanRules {
+  return {
+    permitted_dns_patterns: input.permitted_dns_patterns ?? [...DEFAULT_SAN_RULES.permitted_dns_patterns],
+    allow_ip: input.allow_ip ?? DEFAULT_SAN_RULES.allow_ip,
+    allow_email: input.allow_email ?? DEFAULT_SAN_RULES.allow_email,
+    allow_uri: input.allow_uri ?? DEFAULT_SAN_RULES.allow_uri,
+    max_sans: input.max_sans ?? DEFAULT_SAN_RULES.max_sans,
+  };
+}
+
 export function normalizeSanRules(input: Partial<SanRules>, path = 'san_rules'): Normalized<SanRules> {
   const errors: string[] = [];
   const patterns: string[] = [];
@@ -267,16 +279,7 @@ export function normalizeSanRules(input: Partial<SanRules>, path = 'san_rules'):
   if (maxSans !== null && (!Number.isInteger(maxSans) || maxSans < 1 || maxSans > SAN_RULES_MAX_SANS)) {
     errors.push(`${path}.max_sans: must be an integer between 1 and ${SAN_RULES_MAX_SANS}`);
   }
-  return {
-    value: {
-      permitted_dns_patterns: patterns,
-      allow_ip: input.allow_ip ?? DEFAULT_SAN_RULES.allow_ip,
-      allow_email: input.allow_email ?? DEFAULT_SAN_RULES.allow_email,
-      allow_uri: input.allow_uri ?? DEFAULT_SAN_RULES.allow_uri,
-      max_sans: maxSans,
-    },
-    errors,
-  };
+  return { value: { ...sanRulesWithDefaults(input), permitted_dns_patterns: patterns, max_sans: maxSans }, errors };
 }
 
 /** The subject alternative names of a request, by kind. */
@@ -287,30 +290,46 @@ export interface SanFacts {
   uri?: readonly string[];
 }
 
-/** Every way the SANs break the rules (empty when they comply). */
-export function checkSans(sans: SanFacts, rules: SanRules): string[] {
-  const problems: string[] = [];
+/**
+ * One way a request breaks a profile: the profile field it breaks, as a dotted path
+ * (`allowed_key_algorithms`, `san_rules.allow_ip`; `san_rules` for a malformed SAN), and why.
+ */
+export interface ProfileViolation {
+  rule: string;
+  message: string;
+}
+
+/** Every way the SANs break the rules, each with the rule it breaks (empty when they comply). */
+export function sanViolations(sans: SanFacts, rules: SanRules): ProfileViolation[] {
+  const problems: ProfileViolation[] = [];
+  const fail = (rule: string, message: string) => problems.push({ rule: `san_rules${rule}`, message });
   const dns = sans.dns ?? [];
   const total = dns.length + (sans.ip?.length ?? 0) + (sans.email?.length ?? 0) + (sans.uri?.length ?? 0);
   if (rules.max_sans !== null && total > rules.max_sans) {
-    problems.push(`${total} SANs exceed the profile maximum of ${rules.max_sans}`);
+    fail('.max_sans', `${total} SANs exceed the profile maximum of ${rules.max_sans}`);
   }
   for (const name of dns) {
     if (!isValidDnsName(name)) {
-      problems.push(`DNS SAN ${JSON.stringify(name)} is not a valid DNS name`);
+      fail('', `DNS SAN ${JSON.stringify(name)} is not a valid DNS name`);
     } else if (
       rules.permitted_dns_patterns.length > 0 &&
       !rules.permitted_dns_patterns.some((p) => sanMatchesDnsPattern(name, p))
     ) {
-      problems.push(
+      fail(
+        '.permitted_dns_patterns',
         `DNS SAN ${JSON.stringify(name)} is not permitted (permitted: ${rules.permitted_dns_patterns.join(', ')})`,
       );
     }
   }
-  if (sans.ip?.length && !rules.allow_ip) problems.push('IP address SANs are not allowed by the profile');
-  if (sans.email?.length && !rules.allow_email) problems.push('email SANs are not allowed by the profile');
-  if (sans.uri?.length && !rules.allow_uri) problems.push('URI SANs are not allowed by the profile');
+  if (sans.ip?.length && !rules.allow_ip) fail('.allow_ip', 'IP address SANs are not allowed by the profile');
+  if (sans.email?.length && !rules.allow_email) fail('.allow_email', 'email SANs are not allowed by the profile');
+  if (sans.uri?.length && !rules.allow_uri) fail('.allow_uri', 'URI SANs are not allowed by the profile');
   return problems;
+}
+
+/** Every way the SANs break the rules (empty when they comply). */
+export function checkSans(sans: SanFacts, rules: SanRules): string[] {
+  return sanViolations(sans, rules).map((v) => v.message);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -351,6 +370,12 @@ export function normalizeEkus(input: readonly string[], path = 'allowed_ekus'): 
   return { value, errors };
 }
 
+/** The OID of an EKU given by name (case-insensitive) or as a dotted OID; undefined when it is neither. */
+export function ekuOidOf(input: string): string | undefined {
+  const eku = normalizeEku(input);
+  return eku !== undefined && EKU_NAMES.includes(eku as EkuName) ? EKU_OIDS[eku as EkuName] : eku;
+}
+
 /** Requested EKUs the profile does not allow (names or OIDs, compared canonically). */
 export function checkEkus(requested: readonly string[], allowed: readonly string[]): string[] {
   const permitted = new Set(allowed.map((e) => normalizeEku(e) ?? e));
@@ -379,17 +404,28 @@ export interface CsrFacts {
   ttl_seconds?: number;
 }
 
-/** Every reason the request breaks the profile; empty when it complies. */
-export function checkCsrAgainstProfile(csr: CsrFacts, profile: ProfileConstraints): string[] {
-  const problems: string[] = [];
+/**
+ * Every reason the request breaks the profile, each with the profile field it breaks, in
+ * the order key, SANs, EKUs, validity; empty when it complies.
+ */
+export function profileViolations(csr: CsrFacts, profile: ProfileConstraints): ProfileViolation[] {
+  const problems: ProfileViolation[] = [];
   const keyProblem = checkKey(csr.key, profile.allowed_key_algorithms);
-  if (keyProblem) problems.push(keyProblem);
-  problems.push(...checkSans(csr.sans, profile.san_rules));
-  if (csr.ekus) problems.push(...checkEkus(csr.ekus, profile.allowed_ekus));
+  if (keyProblem) problems.push({ rule: 'allowed_key_algorithms', message: keyProblem });
+  problems.push(...sanViolations(csr.sans, profile.san_rules));
+  if (csr.ekus) {
+    for (const message of checkEkus(csr.ekus, profile.allowed_ekus)) problems.push({ rule: 'allowed_ekus', message });
+  }
   if (csr.ttl_seconds !== undefined && csr.ttl_seconds > profile.max_ttl_seconds) {
-    problems.push(
-      `requested validity of ${csr.ttl_seconds} s exceeds the profile maximum of ${profile.max_ttl_seconds} s`,
-    );
+    problems.push({
+      rule: 'max_ttl_seconds',
+      message: `requested validity of ${csr.ttl_seconds} s exceeds the profile maximum of ${profile.max_ttl_seconds} s`,
+    });
   }
   return problems;
+}
+
+/** Every reason the request breaks the profile; empty when it complies. */
+export function checkCsrAgainstProfile(csr: CsrFacts, profile: ProfileConstraints): string[] {
+  return profileViolations(csr, profile).map((v) => v.message);
 }

@@ -144,15 +144,3 @@ export function effectiveSans(cn: string | undefined, sans: SubjectAltNames): Su
   if (extra.ip && !out.ip.includes(extra.ip)) out.ip.unshift(extra.ip);
   return out;
 }
-
-/**
- * Profile DNS pattern match: `example.com` matches only itself; `*.example.com` matches
- * any name with one or more labels before `.example.com` (including the wildcard name
- * `*.example.com` itself), never `example.com`. Case-insensitive.
- */
-export function dnsMatchesPattern(name: string, pattern: string): boolean {
-  const n = name.toLowerCase();
-  const p = pattern.trim().toLowerCase();
-  if (p.startsWith('*.')) return n.endsWith(p.slice(1)) && n.length > p.length - 1;
-  return n === p;
-}

@@ -162,7 +162,7 @@ describe('issueLeaf', () => {
 
   it('holds the profile on the final names and key, whatever the caller passes', async () => {
     await expect(issueLeaf(ca, { csr: ecCsr, profile, sans: { dns: ['evil.com'] }, ...PUBLIC, now })).rejects.toEqual(
-      validation(/^profile\.san_rules\.permitted_dns_patterns: evil\.com is not permitted/),
+      validation(/^profile\.san_rules\.permitted_dns_patterns: DNS SAN "evil\.com" is not permitted/),
     );
     await expect(
       issueLeaf(ca, {
@@ -171,7 +171,7 @@ describe('issueLeaf', () => {
         ...PUBLIC,
         now,
       }),
-    ).rejects.toEqual(validation(/^profile\.allowed_key_algorithms: ECDSA P-256 is not allowed/));
+    ).rejects.toEqual(validation(/^profile\.allowed_key_algorithms: key algorithm ECDSA is not allowed/));
   });
 
   it('gives every certificate a distinct serial', async () => {

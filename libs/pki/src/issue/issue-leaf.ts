@@ -4,20 +4,14 @@ import { createHash } from 'node:crypto';
 import { AsnConvert, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
 import * as A from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import { DomainError, ErrorCode, invalid } from '@certctl/domain';
+import { DomainError, EKU_OIDS, ErrorCode, invalid, RSA_MIN_KEY_SIZE } from '@certctl/domain';
 import { CaSigner, keyIdentifier } from '../ca/ca-signer';
 import { nameConstraintViolation, readNameConstraints, type ParsedNameConstraints } from '../ca/name-constraints';
 import { pkiUrls } from '../ca/pki-urls';
 import { ensureCryptoProvider, randomSerialHex } from '../crypto-provider';
-import { ekuName, ekuOid, EKU_OIDS } from '../csr/eku';
+import { ekuName, ekuOid } from '../csr/eku';
 import { csrSpki, type ParsedCsr } from '../csr/parse-csr';
-import {
-  allowedEkuOids,
-  assertKeyAndSansAllowed,
-  MIN_RSA_BITS,
-  profileMaxTtl,
-  type CertificateProfileRules,
-} from '../csr/profile';
+import { allowedEkuOids, assertKeyAndSansAllowed, profileMaxTtl, type CertificateProfileRules } from '../csr/profile';
 import { effectiveSans, normalizeSans, sanCount, type SubjectAltNames } from '../csr/san';
 import { TLS_FEATURE_STATUS_REQUEST, TlsFeatures, id_pe_tlsfeature } from '../csr/tls-feature';
 import { describePublicKey, type PublicKeyInfo } from '../keys/keys';
@@ -286,8 +280,8 @@ function subjectKey(req: IssueLeafRequest): { spki: A.SubjectPublicKeyInfo; key:
 }
 
 function checkKeySize(key: PublicKeyInfo): PublicKeyInfo {
-  if (key.algorithm === 'RSA' && key.size < MIN_RSA_BITS)
-    throw invalid(`public_key: RSA ${key.size} is below the minimum ${MIN_RSA_BITS}`);
+  if (key.algorithm === 'RSA' && key.size < RSA_MIN_KEY_SIZE)
+    throw invalid(`public_key: RSA ${key.size} is below the minimum ${RSA_MIN_KEY_SIZE}`);
   return key;
 }
 
