@@ -23,6 +23,8 @@ export const IdPrefix = {
   Job: 'job',
   Notification: 'notif',
   Revocation: 'rev',
+  IssuerCa: 'ica',
+  OcspResponder: 'ocspr',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

@@ -1,0 +1,110 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * Issuance: the CA certificates of each issuer (a Local CA's root and the intermediates
+ * below it, or the sub-CA loaded from files), what each certificate version was signed
+ * by, the CRL and OCSP caches, and the dedup key that makes renewal alerts fire once per
+ * certificate and threshold.
+ */
+export class Issuance1795596800000 implements MigrationInterface {
+  name = 'Issuance1795596800000';
+
+  async up(q: QueryRunner): Promise<void> {
+    // A CA of an issuer. parent_id NULL is the issuer's top CA (self-signed root, or the
+    // externally signed sub-CA). Keys are sealed with the config encryption key; a CA whose
+    // key lives in files (sub-CA mode) has no sealed key.
+    await q.query(`
+      CREATE TABLE issuer_cas (
+        id                  TEXT PRIMARY KEY,
+        issuer_id           TEXT NOT NULL REFERENCES issuers (id) ON DELETE RESTRICT,
+        parent_id           TEXT REFERENCES issuer_cas (id) ON DELETE RESTRICT,
+        name                TEXT NOT NULL DEFAULT '',
+        source              TEXT NOT NULL CHECK (source IN ('generated', 'external')),
+        state               TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'draining', 'retired')),
+        subject             TEXT NOT NULL,
+        serial_number       TEXT NOT NULL,
+        fingerprint_sha256  TEXT NOT NULL,
+        cert_pem            TEXT NOT NULL,
+        key_algorithm       TEXT NOT NULL,
+        path_len_constraint INTEGER,
+        sealed_key          BYTEA,
+        not_before          TIMESTAMPTZ NOT NULL,
+        not_after           TIMESTAMPTZ NOT NULL,
+        retired_at          TIMESTAMPTZ,
+        created_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
+        updated_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CHECK ((source = 'generated') = (sealed_key IS NOT NULL)),
+        CHECK ((state = 'retired') = (retired_at IS NOT NULL))
+      )
+    `);
+    await q.query(`CREATE UNIQUE INDEX issuer_cas_one_top_idx ON issuer_cas (issuer_id) WHERE parent_id IS NULL`);
+    await q.query(`CREATE INDEX issuer_cas_issuer_idx ON issuer_cas (issuer_id, created_at, id)`);
+    await q.query(`CREATE INDEX issuer_cas_parent_idx ON issuer_cas (parent_id)`);
+
+    await q.query(`
+      ALTER TABLE certificate_versions
+        ADD COLUMN issuer_id          TEXT REFERENCES issuers (id) ON DELETE RESTRICT,
+        ADD COLUMN ca_id              TEXT REFERENCES issuer_cas (id) ON DELETE RESTRICT,
+        ADD COLUMN job_id             TEXT REFERENCES jobs (id) ON DELETE RESTRICT,
+        ADD COLUMN sealed_private_key BYTEA
+    `);
+    await q.query(`CREATE INDEX certificate_versions_ca_idx ON certificate_versions (ca_id, not_after)`);
+    // One version per job: a replayed or raced job cannot record two certificates.
+    await q.query(`CREATE UNIQUE INDEX certificate_versions_job_idx ON certificate_versions (job_id)`);
+
+    await q.query(`
+      CREATE TABLE crl_cache (
+        ca_id       TEXT PRIMARY KEY REFERENCES issuer_cas (id) ON DELETE RESTRICT,
+        crl_number  BIGINT NOT NULL,
+        der         BYTEA NOT NULL,
+        this_update TIMESTAMPTZ NOT NULL,
+        next_update TIMESTAMPTZ NOT NULL,
+        etag        TEXT NOT NULL,
+        stale       BOOLEAN NOT NULL DEFAULT false,
+        updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+      )
+    `);
+    await q.query(`
+      CREATE TABLE ocsp_responses (
+        ca_id         TEXT NOT NULL REFERENCES issuer_cas (id) ON DELETE RESTRICT,
+        serial_number TEXT NOT NULL,
+        der           BYTEA NOT NULL,
+        this_update   TIMESTAMPTZ NOT NULL,
+        next_update   TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (ca_id, serial_number)
+      )
+    `);
+    // The delegated OCSP signer of each CA (id-kp-OCSPSigning + ocsp-nocheck), rotated
+    // before it expires; its key is sealed like the CA's.
+    await q.query(`
+      CREATE TABLE ocsp_responders (
+        id         TEXT PRIMARY KEY,
+        ca_id      TEXT NOT NULL REFERENCES issuer_cas (id) ON DELETE RESTRICT,
+        cert_pem   TEXT NOT NULL,
+        sealed_key BYTEA NOT NULL,
+        not_before TIMESTAMPTZ NOT NULL,
+        not_after  TIMESTAMPTZ NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      )
+    `);
+    await q.query(`CREATE INDEX ocsp_responders_ca_idx ON ocsp_responders (ca_id, not_after)`);
+
+    await q.query(`ALTER TABLE notification_events ADD COLUMN dedup_key TEXT`);
+    await q.query(
+      `CREATE UNIQUE INDEX notification_events_dedup_idx ON notification_events (dedup_key) WHERE dedup_key IS NOT NULL`,
+    );
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP INDEX notification_events_dedup_idx`);
+    await q.query(`ALTER TABLE notification_events DROP COLUMN dedup_key`);
+    await q.query(`DROP TABLE ocsp_responders`);
+    await q.query(`DROP TABLE ocsp_responses`);
+    await q.query(`DROP TABLE crl_cache`);
+    await q.query(`
+      ALTER TABLE certificate_versions
+        DROP COLUMN sealed_private_key, DROP COLUMN job_id, DROP COLUMN ca_id, DROP COLUMN issuer_id
+    `);
+    await q.query(`DROP TABLE issuer_cas`);
+  }
+}
