@@ -89,6 +89,17 @@ export class Issuance1795596800000 implements MigrationInterface {
     `);
     await q.query(`CREATE INDEX ocsp_responders_ca_idx ON ocsp_responders (ca_id, not_after)`);
 
+    // At most one open issuance/renewal per certificate: a second request finds the first.
+    await q.query(
+      `CREATE UNIQUE INDEX jobs_one_open_issuance_idx ON jobs (certificate_id)
+         WHERE type IN ('Issuance', 'Renewal') AND status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'Running')`,
+    );
+    // At most one open deployment per certificate and target.
+    await q.query(
+      `CREATE UNIQUE INDEX jobs_one_open_deployment_idx ON jobs (certificate_id, target_id)
+         WHERE type = 'Deployment' AND status IN ('Pending', 'AwaitingApproval', 'Running')`,
+    );
+
     await q.query(`ALTER TABLE notification_events ADD COLUMN dedup_key TEXT`);
     await q.query(
       `CREATE UNIQUE INDEX notification_events_dedup_idx ON notification_events (dedup_key) WHERE dedup_key IS NOT NULL`,
@@ -98,6 +109,8 @@ export class Issuance1795596800000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP INDEX notification_events_dedup_idx`);
     await q.query(`ALTER TABLE notification_events DROP COLUMN dedup_key`);
+    await q.query(`DROP INDEX jobs_one_open_deployment_idx`);
+    await q.query(`DROP INDEX jobs_one_open_issuance_idx`);
     await q.query(`DROP TABLE ocsp_responders`);
     await q.query(`DROP TABLE ocsp_responses`);
     await q.query(`DROP TABLE crl_cache`);

@@ -5,6 +5,8 @@ export * from './config/sealed-config';
 export { secretRegistry } from './config/fields';
 export * from './issuers/issuer-configs';
 export * from './issuers/local-ca';
+export * from './issuers/issuer-port';
+export * from './issuers/local-ca-connector';
 export * from './issuers/registry';
 export * from './targets/target-configs';
 export * from './targets/registry';

@@ -19,6 +19,12 @@ export interface NewAuditEvent {
   createdAt?: Date;
 }
 
+/** The actor of what the server does on its own (loops, first-use CA creation, ...). */
+export const SYSTEM_ACTOR: Pick<Principal, 'actorId' | 'actorType'> = Object.freeze({
+  actorId: 'system',
+  actorType: 'System',
+});
+
 @Injectable()
 export class AuditRepository {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}

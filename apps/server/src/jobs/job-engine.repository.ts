@@ -12,13 +12,15 @@ export class JobEngineRepository {
   /**
    * The only way a job starts: Pending -> Running, atomically. A duplicated or replayed
    * queue message, or a job waiting for approval, a CSR or already cancelled, gets null.
+   * Deployment jobs are never claimed here: the agent that owns the target claims them
+   * through the agent work API.
    */
   async claim(id: string): Promise<JobEntity | null> {
     const rows = rowsOf<{ id: string }>(
       await this.ds.query(
         `UPDATE jobs
             SET status = 'Running', attempts = attempts + 1, started_at = now(), updated_at = now()
-          WHERE id = $1 AND status = 'Pending' AND scheduled_at <= now()
+          WHERE id = $1 AND status = 'Pending' AND scheduled_at <= now() AND type <> 'Deployment'
           RETURNING id`,
         [id],
       ),
@@ -53,7 +55,7 @@ export class JobEngineRepository {
   async duePending(limit: number): Promise<{ id: string; attempts: number }[]> {
     return this.ds.query(
       `SELECT id, attempts FROM jobs
-        WHERE status = 'Pending' AND scheduled_at <= now()
+        WHERE status = 'Pending' AND scheduled_at <= now() AND type <> 'Deployment'
         ORDER BY scheduled_at, id LIMIT $1`,
       [limit],
     );

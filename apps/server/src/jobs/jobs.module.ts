@@ -5,6 +5,7 @@ import { QueueName } from '@certctl/domain';
 import { AuditModule } from '../audit/audit.module';
 import { JobDispatcher, JobHandlerRegistry, JobLoops, JobRunner } from './job-engine';
 import { JobEngineRepository } from './job-engine.repository';
+import { JobFactory } from './job-factory';
 import { JobEntity } from './job.entity';
 import { JobsController } from './jobs.controller';
 import { JobsRepository } from './jobs.repository';
@@ -13,7 +14,7 @@ import { JobsService } from './jobs.service';
 @Module({
   imports: [TypeOrmModule.forFeature([JobEntity]), BullModule.registerQueue({ name: QueueName.Jobs }), AuditModule],
   controllers: [JobsController],
-  providers: [JobsRepository, JobsService, JobEngineRepository, JobHandlerRegistry, JobDispatcher, JobRunner, JobLoops],
-  exports: [JobsRepository, JobsService, JobHandlerRegistry, JobDispatcher],
+  providers: [JobsRepository, JobsService, JobEngineRepository, JobHandlerRegistry, JobDispatcher, JobRunner, JobLoops, JobFactory],
+  exports: [JobsRepository, JobsService, JobHandlerRegistry, JobDispatcher, JobFactory, JobEngineRepository],
 })
 export class JobsModule {}

@@ -44,3 +44,16 @@ export class SealedSecretsBootCheck implements OnApplicationBootstrap {
   exports: [SecretBox],
 })
 export class SecretsModule {}
+
+/**
+ * Seal context of a server-generated private key (`certificate_versions.sealed_private_key`,
+ * CERTCTL_KEYGEN_MODE=server only). The sealed object is `{ private_key_pem: string }`.
+ */
+export function versionKeyContext(versionId: string): string {
+  return `certificate_versions:${versionId}`;
+}
+
+/** Seal context of a CA key (`issuer_cas.sealed_key`); the sealed object is `{ private_key_pem: string }`. */
+export function caKeyContext(caId: string): string {
+  return `issuer_cas:${caId}`;
+}

@@ -1,0 +1,49 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { conflict, IssuerType } from '@certctl/domain';
+import { ISSUER_CONNECTORS, type IssuerConnector, type IssuerConnectorRegistry } from '@certctl/connectors';
+import { AppConfig, publicBaseUrl } from '../config/config.schema';
+import { CaStore, type IssuerForCa, type LoadedCa } from './ca-store';
+
+export interface ResolvedConnector {
+  issuer: IssuerForCa;
+  connector: IssuerConnector;
+  /** The signing CA when this server holds it (Local CA). */
+  ca?: LoadedCa;
+}
+
+/** Builds the connector of an issuer row: the registry's factory with the issuer's config (and CA). */
+@Injectable()
+export class IssuerConnectors {
+  constructor(
+    @Inject(ISSUER_CONNECTORS) private readonly registry: IssuerConnectorRegistry,
+    private readonly cas: CaStore,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** The connector that issues new certificates for `issuerId` (disabled issuers refuse: 409). */
+  async forIssuance(issuerId: string): Promise<ResolvedConnector> {
+    const issuer = await this.cas.issuer(issuerId);
+    if (!issuer.enabled) throw conflict(`issuer ${issuerId} is disabled`);
+    const ca = issuer.type === IssuerType.LocalCA ? await this.cas.issuing(issuer) : undefined;
+    return { issuer, ca, connector: this.build(issuer, ca) };
+  }
+
+  /** The connector of one CA of a Local CA issuer (CRL, OCSP: signing for what that CA issued). */
+  async forCa(caId: string): Promise<ResolvedConnector> {
+    const ca = await this.cas.load(caId);
+    const issuer = await this.cas.issuer(ca.row.issuer_id);
+    return { issuer, ca, connector: this.build(issuer, ca) };
+  }
+
+  private build(issuer: IssuerForCa, ca: LoadedCa | undefined): IssuerConnector {
+    const factory = this.registry.get(issuer.type as IssuerType);
+    if (!factory) throw conflict(`issuer ${issuer.id}: the ${issuer.type} connector is not available yet`);
+    return factory({
+      issuerId: issuer.id,
+      config: issuer.config,
+      publicUrl: publicBaseUrl(this.config),
+      urlId: ca?.urlId ?? issuer.id,
+      ca: ca?.signer,
+    });
+  }
+}
