@@ -41,6 +41,7 @@ import { RenewalPoliciesModule } from './renewal-policies/renewal-policies.modul
 import { PoliciesModule } from './policies/policies.module';
 import { CertificatesModule } from './certificates/certificates.module';
 import { StatsModule } from './stats/stats.module';
+import { IssuanceModule } from './issuance/issuance.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -144,6 +145,7 @@ export class AppModule implements NestModule {
         RenewalPoliciesModule,
         PoliciesModule,
         CertificatesModule,
+        IssuanceModule,
         StatsModule,
       ],
       controllers: [HealthController, VersionController, MetricsController],
