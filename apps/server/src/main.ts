@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { AuthService } from './auth/auth.service';
 import { ConfigError, loadConfig } from './config/config.schema';
 import { ensureDatabaseExists, runMigrationsLocked } from './database/database-bootstrap';
+import { dataDirEncryptionKey, KeyFileError } from './secrets/key-file';
 import { SecretDecryptError, SecretKeyMissingError } from './secrets/secret-box';
 import { createServerApp, hardenServer } from './server-app';
 import { resolveServerTls, TlsConfigError } from './tls/server-tls';
@@ -12,9 +13,22 @@ function fail(message: string): never {
 }
 
 async function main(): Promise<void> {
+  const env = { ...process.env };
+  let keyNote: string | undefined;
+  if (!env.CERTCTL_CONFIG_ENCRYPTION_KEY) {
+    // Single node quick start: a generated key in the data directory (see key-file.ts).
+    try {
+      const k = await dataDirEncryptionKey(env.CERTCTL_DATA_DIR?.trim() || './data');
+      env.CERTCTL_CONFIG_ENCRYPTION_KEY = k.key;
+      keyNote = `${k.created ? 'generated' : 'using'} ${resolve(k.path)} as CERTCTL_CONFIG_ENCRYPTION_KEY (single node only: set CERTCTL_CONFIG_ENCRYPTION_KEY on every replica in production, and back it up)`;
+    } catch (e) {
+      if (e instanceof KeyFileError) fail(`${e.message} (or set CERTCTL_CONFIG_ENCRYPTION_KEY)`);
+      throw e;
+    }
+  }
   let config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(env);
   } catch (e) {
     if (e instanceof ConfigError) fail(e.message);
     throw e;
@@ -35,6 +49,7 @@ async function main(): Promise<void> {
     fail(`database ${dbName(config.database.url)} is not usable: ${(e as Error).message}`);
   }
 
+  if (keyNote) log(keyNote);
   const app = await createServerApp(config, tls);
   hardenServer(app);
   // SIGTERM/SIGINT: close the listener, drain queue workers and audit writes, then exit 0
