@@ -37,7 +37,14 @@ export class Issuance1795596800000 implements MigrationInterface {
         CHECK ((state = 'retired') = (retired_at IS NOT NULL))
       )
     `);
-    await q.query(`CREATE UNIQUE INDEX issuer_cas_one_top_idx ON issuer_cas (issuer_id) WHERE parent_id IS NULL`);
+    // One generated root per issuer; a sub-CA loaded from files is registered once per
+    // certificate (a replaced file adds a row: the old CA stays for what it signed).
+    await q.query(
+      `CREATE UNIQUE INDEX issuer_cas_one_root_idx ON issuer_cas (issuer_id) WHERE parent_id IS NULL AND source = 'generated'`,
+    );
+    await q.query(
+      `CREATE UNIQUE INDEX issuer_cas_external_idx ON issuer_cas (issuer_id, fingerprint_sha256) WHERE source = 'external'`,
+    );
     await q.query(`CREATE INDEX issuer_cas_issuer_idx ON issuer_cas (issuer_id, created_at, id)`);
     await q.query(`CREATE INDEX issuer_cas_parent_idx ON issuer_cas (parent_id)`);
 
@@ -68,12 +75,19 @@ export class Issuance1795596800000 implements MigrationInterface {
       CREATE TABLE ocsp_responses (
         ca_id         TEXT NOT NULL REFERENCES issuer_cas (id) ON DELETE RESTRICT,
         serial_number TEXT NOT NULL,
+        -- How the request named the certificate (CertID hash and its parameters): the
+        -- response echoes it, so each form has its own pre-signed response.
+        cert_id_form  TEXT NOT NULL DEFAULT 'sha1',
         der           BYTEA NOT NULL,
         this_update   TIMESTAMPTZ NOT NULL,
         next_update   TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (ca_id, serial_number)
+        PRIMARY KEY (ca_id, serial_number, cert_id_form)
       )
     `);
+    // OCSP and CRL answers find the revocation of a version by its id.
+    await q.query(
+      `CREATE INDEX certificate_revocations_version_idx ON certificate_revocations (version_id) WHERE version_id IS NOT NULL`,
+    );
     // The delegated OCSP signer of each CA (id-kp-OCSPSigning + ocsp-nocheck), rotated
     // before it expires; its key is sealed like the CA's.
     await q.query(`
@@ -88,6 +102,12 @@ export class Issuance1795596800000 implements MigrationInterface {
       )
     `);
     await q.query(`CREATE INDEX ocsp_responders_ca_idx ON ocsp_responders (ca_id, not_after)`);
+
+    // The version a Deployment job deploys, pinned when its agent claims it (Pending ->
+    // Running), so what was deployed where stays on record.
+    await q.query(
+      `ALTER TABLE jobs ADD COLUMN version_id TEXT REFERENCES certificate_versions (id) ON DELETE RESTRICT`,
+    );
 
     // At most one open issuance/renewal per certificate: a second request finds the first.
     await q.query(
@@ -111,7 +131,9 @@ export class Issuance1795596800000 implements MigrationInterface {
     await q.query(`ALTER TABLE notification_events DROP COLUMN dedup_key`);
     await q.query(`DROP INDEX jobs_one_open_deployment_idx`);
     await q.query(`DROP INDEX jobs_one_open_issuance_idx`);
+    await q.query(`ALTER TABLE jobs DROP COLUMN version_id`);
     await q.query(`DROP TABLE ocsp_responders`);
+    await q.query(`DROP INDEX certificate_revocations_version_idx`);
     await q.query(`DROP TABLE ocsp_responses`);
     await q.query(`DROP TABLE crl_cache`);
     await q.query(`

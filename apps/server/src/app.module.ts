@@ -41,7 +41,11 @@ import { RenewalPoliciesModule } from './renewal-policies/renewal-policies.modul
 import { PoliciesModule } from './policies/policies.module';
 import { CertificatesModule } from './certificates/certificates.module';
 import { StatsModule } from './stats/stats.module';
+import { RenewalModule } from './renewal/renewal.module';
 import { IssuanceModule } from './issuance/issuance.module';
+import { PkiEndpointsModule } from './pki-endpoints/pki-endpoints.module';
+import { IntermediatesModule } from './intermediates/intermediates.module';
+import { AgentWorkModule } from './agent-work/agent-work.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -146,7 +150,11 @@ export class AppModule implements NestModule {
         PoliciesModule,
         CertificatesModule,
         IssuanceModule,
+        PkiEndpointsModule,
+        IntermediatesModule,
+        AgentWorkModule,
         StatsModule,
+        RenewalModule,
       ],
       controllers: [HealthController, VersionController, MetricsController],
       providers: [

@@ -7,6 +7,8 @@ import { AgentGroupEntity } from './agent-group.entity';
 import { AgentGroupsController } from './agent-groups.controller';
 import { AgentGroupsRepository } from './agent-groups.repository';
 import { AgentGroupsService } from './agent-groups.service';
+import { AgentHealthRepository } from './agent-health.repository';
+import { AgentHealthService } from './agent-health.service';
 import { AgentsController } from './agents.controller';
 import { AgentsRepository } from './agents.repository';
 import { AgentsService } from './agents.service';
@@ -15,7 +17,14 @@ import { AgentsService } from './agents.service';
 @Module({
   imports: [TypeOrmModule.forFeature([AgentEntity, AgentGroupEntity]), AuditModule, AuthModule],
   controllers: [AgentsController, AgentGroupsController],
-  providers: [AgentsRepository, AgentsService, AgentGroupsRepository, AgentGroupsService],
+  providers: [
+    AgentsRepository,
+    AgentsService,
+    AgentGroupsRepository,
+    AgentGroupsService,
+    AgentHealthRepository,
+    AgentHealthService,
+  ],
   exports: [AgentsRepository, AgentGroupsRepository],
 })
 export class AgentsModule {}

@@ -72,6 +72,45 @@ const KEY_ALGORITHM_NAMES: Record<string, KeyAlgorithm> = {
   'RSA-4096': 'RSA-4096',
 };
 
+/**
+ * Which CA signs new certificates: the deepest CA reachable from the top through CAs that
+ * are active and not expired (every CA on the way too), the newest on a tie; the top when
+ * none is. So a new issuing CA under the current issuing CA's parent takes over (same
+ * depth, newer), a new CA deeper than the current one takes over, and a new intermediate
+ * higher up does not until an issuing CA is created below it.
+ */
+export function issuingCaId(
+  rows: readonly Pick<IssuerCaRow, 'id' | 'parent_id' | 'state' | 'not_after' | 'created_at'>[],
+  topId: string,
+  now = Date.now(),
+): string {
+  const children = new Map<string, typeof rows>();
+  for (const r of rows) {
+    if (r.parent_id === null || r.state !== 'active' || r.not_after.getTime() <= now) continue;
+    children.set(r.parent_id, [...(children.get(r.parent_id) ?? []), r]);
+  }
+  let best = { id: topId, depth: 0, created: 0 };
+  const seen = new Set<string>([topId]);
+  let level: string[] = [topId];
+  for (let depth = 1; level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const parent of level) {
+      for (const c of children.get(parent) ?? []) {
+        if (seen.has(c.id)) continue;
+        seen.add(c.id);
+        next.push(c.id);
+        const created = c.created_at.getTime();
+        const newer = created > best.created || (created === best.created && c.id > best.id);
+        if (depth > best.depth || (depth === best.depth && newer)) {
+          best = { id: c.id, depth, created };
+        }
+      }
+    }
+    level = next;
+  }
+  return best.id;
+}
+
 export function urlIdOf(row: Pick<IssuerCaRow, 'parent_id' | 'issuer_id' | 'id'>): string {
   return row.parent_id === null ? row.issuer_id : row.id;
 }
@@ -155,24 +194,35 @@ export class CaStore {
   }
 
   /**
-   * The CA that signs new certificates of the issuer: below the current top, the newest
-   * active CA with no active child CA (an active intermediate takes over from its parent;
-   * a draining one stops issuing at once).
+   * The CA that signs new certificates of the issuer (see issuingCaId): the deepest CA
+   * reachable from the current top through active, unexpired CAs, the newest on a tie. A
+   * draining CA stops issuing at once, and so does everything below it.
    */
   async issuing(issuer: IssuerForCa): Promise<LoadedCa> {
     const top = await this.top(issuer);
     const rows = await this.list(issuer.id);
-    let current = top.row;
-    for (;;) {
-      const children = rows
-        .filter((r) => r.parent_id === current.id && r.state === 'active' && r.not_after.getTime() > Date.now())
-        .sort((a, b) => b.created_at.getTime() - a.created_at.getTime() || (a.id < b.id ? 1 : -1));
-      const next = children[0];
-      if (!next) break;
-      current = next;
-    }
-    if (current.id === top.row.id) return top;
-    return { row: current, signer: await this.signer(current), urlId: urlIdOf(current) };
+    const id = issuingCaId(rows, top.row.id);
+    const row = rows.find((r) => r.id === id);
+    if (!row || id === top.row.id) return top;
+    return { row, signer: await this.signer(row), urlId: urlIdOf(row) };
+  }
+
+  /** The issuer's top CA row if it exists already (read only: never creates or registers one). */
+  async topRow(issuerId: string, m: EntityManager = this.ds.manager): Promise<IssuerCaRow | undefined> {
+    return rowsOf<IssuerCaRow>(
+      await m.query(
+        `SELECT ${CA_COLUMNS} FROM issuer_cas WHERE issuer_id = $1 AND parent_id IS NULL ORDER BY created_at DESC, id DESC LIMIT 1`,
+        [issuerId],
+      ),
+    )[0];
+  }
+
+  /**
+   * The CA a URL id names (see urlIdOf): a CA id (`ica-...`), else an issuer id for its top
+   * CA. Read only; undefined when neither exists (or the issuer has no CA yet).
+   */
+  async byUrlId(urlId: string, m: EntityManager = this.ds.manager): Promise<IssuerCaRow | undefined> {
+    return (await this.row(urlId, m)) ?? (await this.topRow(urlId, m));
   }
 
   /** Inserts a CA row whose key is sealed here (root or intermediate created by this server). */

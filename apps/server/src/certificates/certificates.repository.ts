@@ -4,6 +4,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { CertificateStatus, type ListResult } from '@certctl/domain';
 import { paginate, type SortColumn } from '../database/paginate';
 import { rowsOf } from '../database/sql';
+import type { CertificateCriteria } from './bulk-selection';
 import { parseStatusList } from './certificate-input';
 import {
   CertificateVersionEntity,
@@ -227,6 +228,34 @@ export class CertificatesRepository {
       }
     }
     return problems;
+  }
+
+  /** Live (not archived, not revoked) certificates matching every given criterion, ids only, capped. */
+  async matchLive(m: EntityManager, c: CertificateCriteria, cap: number): Promise<string[]> {
+    const rows = rowsOf<{ id: string }>(
+      await m.query(
+        `SELECT id FROM managed_certificates
+          WHERE archived_at IS NULL AND status <> 'Revoked'
+            AND ($1::text IS NULL OR profile_id = $1)
+            AND ($2::text IS NULL OR owner_id = $2)
+            AND ($3::text IS NULL OR team_id = $3)
+            AND ($4::text IS NULL OR agent_id = $4)
+            AND ($5::text IS NULL OR issuer_id = $5)
+            AND ($6::text[] IS NULL OR id = ANY($6))
+          ORDER BY id
+          LIMIT $7`,
+        [
+          c.profile_id ?? null,
+          c.owner_id ?? null,
+          c.team_id ?? null,
+          c.agent_id ?? null,
+          c.issuer_id ?? null,
+          c.certificate_ids ?? null,
+          cap,
+        ],
+      ),
+    );
+    return rows.map((r) => r.id);
   }
 
   async insert(m: EntityManager, id: string, row: CertificateRow): Promise<void> {

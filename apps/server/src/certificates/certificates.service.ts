@@ -36,11 +36,11 @@ function canonicalSans(sans: readonly string[]): string[] {
 const unique = (ids: readonly string[]): string[] => [...new Set(ids)];
 
 /** A path id that cannot exist is a 404 before any query (a NUL would make Postgres fail). */
-function checkPathId(id: string): void {
+export function checkPathId(id: string): void {
   if (!plausibleId(id)) throw notFound('certificate', id);
 }
 
-function throwRefProblems(problems: RefProblem[]): void {
+export function throwRefProblems(problems: RefProblem[]): void {
   if (problems.length === 0) return;
   throw invalid(problems.map((p) => `body.${p.field}: ${p.message}`).join('; '), {
     fields: [...new Set(problems.map((p) => p.field))],

@@ -6,6 +6,10 @@ export interface LatestVersion {
   id: string;
   serial_number: string;
   not_after: Date;
+  /** Who signed it: set for versions this server issued. */
+  issuer_id: string | null;
+  /** The CA of this server that signed it (its CRL and OCSP answers change on revocation). */
+  ca_id: string | null;
 }
 
 export interface NewRevocation {
@@ -25,7 +29,7 @@ export interface NewRevocation {
 export class RevocationRepository {
   async latestVersion(m: EntityManager, certificateId: string): Promise<LatestVersion | null> {
     const rows: LatestVersion[] = await m.query(
-      `SELECT id, serial_number, not_after FROM certificate_versions
+      `SELECT id, serial_number, not_after, issuer_id, ca_id FROM certificate_versions
         WHERE certificate_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1`,
       [certificateId],
     );

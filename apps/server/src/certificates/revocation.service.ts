@@ -4,15 +4,25 @@ import { AuditRepository } from '../audit/audit.repository';
 import type { Principal } from '../http/request-context';
 import { CertificatesRepository } from './certificates.repository';
 import type { CertificateDto } from './dto/certificate.dto';
-import type { BulkRevokeDto, BulkRevokeResultDto, RevokeCertificateDto } from './dto/revoke.dto';
+import { selectForBulk } from './bulk-selection';
+import {
+  BULK_REVOKE_CRITERIA,
+  type BulkRevokeDto,
+  type BulkRevokeResultDto,
+  type RevokeCertificateDto,
+} from './dto/revoke.dto';
+
+import { RevocationCaches } from '../pki-endpoints/revocation-caches';
+import { RevocationRepository } from './revocation.repository';
 
 const BULK_REVOKE_LIMIT = 10_000;
-import { RevocationRepository } from './revocation.repository';
 
 /**
  * Revoking a certificate: its latest issued serial is recorded in certificate_revocations
  * (the CRL/OCSP source) and the certificate becomes Revoked, with its audit row, in one
- * transaction. Revoking again is a no-op answered with the same certificate.
+ * transaction. Revoking again is a no-op answered with the same certificate. When this
+ * server's CA signed the version, the same transaction drops its pre-signed OCSP responses
+ * and marks the CA's CRL stale; the CRL is regenerated after commit.
  */
 @Injectable()
 export class RevocationService {
@@ -20,6 +30,7 @@ export class RevocationService {
     private readonly certs: CertificatesRepository,
     private readonly revocations: RevocationRepository,
     private readonly audit: AuditRepository,
+    private readonly caches: RevocationCaches,
   ) {}
 
   /**
@@ -29,13 +40,7 @@ export class RevocationService {
    */
   async bulkRevoke(actor: Principal, body: BulkRevokeDto): Promise<BulkRevokeResultDto> {
     const { reason, invalidity_date, ...filters } = body;
-    if (!Object.values(filters).some((v) => v !== undefined)) {
-      throw invalid('body: give at least one of profile_id, owner_id, agent_id, issuer_id, certificate_ids');
-    }
-    const ids = await this.certs.transaction((m) => this.revocations.matchBulk(m, filters, BULK_REVOKE_LIMIT + 1));
-    if (ids.length > BULK_REVOKE_LIMIT) {
-      throw invalid(`body: the filters match more than ${BULK_REVOKE_LIMIT} certificates; narrow them`);
-    }
+    const ids = await selectForBulk(this.certs, filters, { limit: BULK_REVOKE_LIMIT, accepted: BULK_REVOKE_CRITERIA });
     const errors: { certificate_id: string; message: string }[] = [];
     for (const id of ids) {
       try {
@@ -68,7 +73,8 @@ export class RevocationService {
     if (invalidityDate && invalidityDate.getTime() > Date.now() + 60_000) {
       throw invalid('body.invalidity_date: must not be in the future');
     }
-    return this.certs.transaction(async (m) => {
+    let signedBy: string | null = null;
+    const revoked = await this.certs.transaction(async (m) => {
       const cert = await this.certs.lockForUpdate(m, id);
       if (!cert) throw notFound('certificate', id);
       if (cert.archived_at) throw conflict(`certificate ${id} is archived`);
@@ -79,7 +85,8 @@ export class RevocationService {
           id: newId(IdPrefix.Revocation),
           certificateId: id,
           versionId: version.id,
-          issuerId: cert.issuer_id,
+          // The issuer that signed this version (the certificate may have moved to another since).
+          issuerId: version.issuer_id ?? cert.issuer_id,
           serial: version.serial_number.toLowerCase(),
           reason,
           reasonCode: RevocationReason[reason],
@@ -87,6 +94,11 @@ export class RevocationService {
           revokedBy: actor.actorId,
         });
         await this.revocations.markRevoked(m, id);
+        if (version.ca_id) {
+          // Same transaction: no pre-signed OCSP "good" or fresh CRL survives the commit.
+          await this.caches.invalidate(m, version.ca_id, version.serial_number.toLowerCase());
+          signedBy = version.ca_id;
+        }
         await this.audit.recordDomain(m, actor, 'certificate_revoked', 'certificate', id, {
           serial_number: version.serial_number,
           reason,
@@ -98,5 +110,8 @@ export class RevocationService {
       if (!dto) throw notFound('certificate', id);
       return dto;
     });
+    // After commit, best effort: the CRL loop regenerates what this misses.
+    if (signedBy) this.caches.afterCommit([signedBy]);
+    return revoked;
   }
 }

@@ -13,6 +13,8 @@ import { AppConfig } from '../config/config.schema';
 import type { CertctlRequest } from './request-context';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+const OCSP_PATH = '/.well-known/pki/ocsp/';
+const OCSP_REQUEST_TYPE = 'application/ocsp-request';
 
 function hasBody(req: CertctlRequest): boolean {
   const len = req.headers['content-length'];
@@ -28,6 +30,8 @@ function hasBody(req: CertctlRequest): boolean {
 @Injectable()
 export class BodyMiddleware implements NestMiddleware {
   private readonly json: RequestHandler;
+  /** OCSP POST bodies (RFC 6960 A.1), raw DER under the same limit. */
+  private readonly ocsp: RequestHandler;
   private readonly limit: number;
 
   constructor(config: AppConfig) {
@@ -47,6 +51,7 @@ export class BodyMiddleware implements NestMiddleware {
         (req as CertctlRequest).bodySha256 = createHash('sha256').update(buf).digest('hex').slice(0, 16);
       },
     }) as RequestHandler;
+    this.ocsp = bodyParser.raw({ limit: this.limit, type: OCSP_REQUEST_TYPE }) as RequestHandler;
   }
 
   async use(req: CertctlRequest, res: Response, next: NextFunction): Promise<void> {
@@ -59,6 +64,18 @@ export class BodyMiddleware implements NestMiddleware {
         `request body of ${declared} bytes exceeds the ${this.limit} byte limit (CERTCTL_MAX_BODY_SIZE)`,
         HttpStatus.PAYLOAD_TOO_LARGE,
       );
+    }
+    if (req.method === 'POST' && req.originalUrl.startsWith(OCSP_PATH) && hasBody(req)) {
+      if (!req.is(OCSP_REQUEST_TYPE)) {
+        throw new UnsupportedMediaTypeException(
+          `OCSP request body must be ${OCSP_REQUEST_TYPE}, got ${req.headers['content-type'] ?? 'no Content-Type'}`,
+        );
+      }
+      await new Promise<void>((resolve, reject) =>
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- body-parser passes Errors with type/status
+        this.ocsp(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+      );
+      return next();
     }
     if (!req.originalUrl.startsWith('/api/') || !hasBody(req)) return next();
     if (!req.is(JSON_TYPES)) {

@@ -289,6 +289,16 @@ export class IssuanceService implements OnModuleInit {
     },
   ): Promise<IssuedVersion> {
     const { result } = r;
+    if (r.caId) {
+      // A CA retired (or set draining) after it signed but before this commit: record nothing,
+      // retry (the retry signs with the CA that issues now). FOR SHARE makes retire wait for us.
+      const ca = rowsOf<{ state: string }>(
+        await m.query(`SELECT state FROM issuer_cas WHERE id = $1 FOR SHARE`, [r.caId]),
+      )[0];
+      if (ca?.state !== 'active') {
+        throw new DomainError(ErrorCode.Unavailable, `CA ${r.caId} stopped issuing while this certificate was signed`);
+      }
+    }
     await m.query(
       `INSERT INTO certificate_versions
          (id, certificate_id, serial_number, fingerprint_sha256, pem_chain, csr_pem, not_before, not_after,

@@ -30,37 +30,31 @@ describe('job engine: claim, dispatch, retry, timeouts', () => {
   };
 
   beforeAll(async () => {
-    t = await createTestApp(
-      {
-        CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
-        CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
-        CERTCTL_JOB_TIMEOUT_INTERVAL: '200ms',
-      },
-      {
-        beforeInit: (app) => {
-          const reg = app.get(JobHandlerRegistry);
-          const count = (j: { id: string }) => calls.set(j.id, (calls.get(j.id) ?? 0) + 1);
-          reg.register('Issuance', async (j) => {
-            count(j);
-            await new Promise((r) => setTimeout(r, 50));
-            return 'Completed';
-          });
-          reg.register('Renewal', async (j) => {
-            count(j);
-            return 'AwaitingCSR';
-          });
-          reg.register('Deployment', async (j) => {
-            count(j);
-            if (flaky) throw new Error('target agent unreachable');
-            return 'Completed';
-          });
-          reg.register('Revocation', async (j) => {
-            count(j);
-            throw invalid('serial is not ours');
-          });
-        },
-      },
-    );
+    t = await createTestApp({
+      CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
+      CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
+      CERTCTL_JOB_TIMEOUT_INTERVAL: '200ms',
+    });
+    // The engine with handlers of this test's own (the real ones issue certificates).
+    const reg = t.app.get(JobHandlerRegistry);
+    const count = (j: { id: string }) => calls.set(j.id, (calls.get(j.id) ?? 0) + 1);
+    reg.replace('Issuance', async (j) => {
+      count(j);
+      await new Promise((r) => setTimeout(r, 50));
+      return 'Completed';
+    });
+    reg.replace('Renewal', async (j) => {
+      count(j);
+      return 'AwaitingCSR';
+    });
+    reg.replace('Revocation', async (j) => {
+      count(j);
+      if (j.id.includes('flaky')) {
+        if (flaky) throw new Error('issuer unreachable');
+        return 'Completed';
+      }
+      throw invalid('serial is not ours');
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -80,16 +74,19 @@ describe('job engine: claim, dispatch, retry, timeouts', () => {
     expect(await row('dup')).toMatchObject({ status: 'Completed', attempts: 1 });
   });
 
-  it('never claims jobs awaiting approval or cancelled, even when asked directly', async () => {
+  it('never claims jobs awaiting approval or cancelled, nor agent deployments, even when asked directly', async () => {
     await insert('appr', 'Issuance', 'AwaitingApproval');
     await insert('canc', 'Issuance', 'Cancelled');
+    await insert('deploy', 'Deployment', 'Pending');
     const runner = t.app.get(JobRunner);
     expect(await runner.run(id('appr'))).toBe('not-claimed');
     expect(await runner.run(id('canc'))).toBe('not-claimed');
+    expect(await runner.run(id('deploy'))).toBe('not-claimed');
     await new Promise((r) => setTimeout(r, 600)); // several job-processor ticks
     expect(calls.get(id('appr'))).toBeUndefined();
     expect(calls.get(id('canc'))).toBeUndefined();
     expect((await row('appr')).status).toBe('AwaitingApproval');
+    expect((await row('deploy')).status).toBe('Pending');
   });
 
   it('picks up Pending jobs nobody enqueued (job-processor loop)', async () => {
@@ -104,10 +101,10 @@ describe('job engine: claim, dispatch, retry, timeouts', () => {
   });
 
   it('retries a transient failure after backoff, and fails a permanent one for good', async () => {
-    await insert('flaky', 'Deployment', 'Pending');
+    await insert('flaky', 'Revocation', 'Pending');
     await insert('perm', 'Revocation', 'Pending', 'max2');
     await eventually(async () => ((await row('flaky')).status === 'Failed' ? true : undefined));
-    expect((await row('flaky')).last_error).toContain('unreachable');
+    expect((await row('flaky')).last_error).toContain('issuer unreachable');
     await eventually(async () => ((await row('perm')).status === 'Failed' ? true : undefined));
     flaky = false;
     // the backoff (2^attempts minutes) has not passed: nothing happens yet

@@ -1,5 +1,5 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import {
   DomainError,
@@ -26,6 +26,11 @@ export class JobHandlerRegistry {
 
   register(type: JobType, handler: JobHandler): void {
     if (this.handlers.has(type)) throw new Error(`a handler for ${type} jobs is already registered`);
+    this.handlers.set(type, handler);
+  }
+
+  /** Swaps the handler of a type (the engine's own tests drive it with handlers of their own). */
+  replace(type: JobType, handler: JobHandler): void {
     this.handlers.set(type, handler);
   }
 
@@ -69,14 +74,20 @@ export class JobDispatcher {
  * errors leave attempts for the retry loop.
  */
 @Processor(QueueName.Jobs, { concurrency: 4 })
-export class JobRunner extends WorkerHost {
+export class JobRunner extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(JobRunner.name);
 
   constructor(
     private readonly repo: JobEngineRepository,
     private readonly handlers: JobHandlerRegistry,
+    private readonly config: AppConfig,
   ) {
     super();
+  }
+
+  /** CERTCTL_RENEWAL_CONCURRENCY: jobs this process runs at once. */
+  onApplicationBootstrap(): void {
+    this.worker.concurrency = this.config.issuance.renewalConcurrency;
   }
 
   async process(message: Job<RunJobPayload>): Promise<string> {

@@ -14,7 +14,16 @@ import { JobsService } from './jobs.service';
 @Module({
   imports: [TypeOrmModule.forFeature([JobEntity]), BullModule.registerQueue({ name: QueueName.Jobs }), AuditModule],
   controllers: [JobsController],
-  providers: [JobsRepository, JobsService, JobEngineRepository, JobHandlerRegistry, JobDispatcher, JobRunner, JobLoops, JobFactory],
+  providers: [
+    JobsRepository,
+    JobsService,
+    JobEngineRepository,
+    JobHandlerRegistry,
+    JobDispatcher,
+    JobRunner,
+    JobLoops,
+    JobFactory,
+  ],
   exports: [JobsRepository, JobsService, JobHandlerRegistry, JobDispatcher, JobFactory, JobEngineRepository],
 })
 export class JobsModule {}

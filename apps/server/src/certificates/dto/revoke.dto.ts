@@ -1,8 +1,9 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional } from 'class-validator';
 import { RevocationReason } from '@certctl/domain';
 import { IsClientId } from '../../http/dto-fields';
+import { BulkCriteriaDto } from './bulk-criteria.dto';
 
 const REASONS = Object.keys(RevocationReason);
 
@@ -28,27 +29,10 @@ export class RevokeCertificateDto {
   invalidity_date?: string;
 }
 
-export class BulkRevokeDto extends RevokeCertificateDto {
-  @ApiPropertyOptional({ description: 'Revoke certificates of this profile' })
-  @IsOptional()
-  @IsClientId()
-  profile_id?: string;
+/** The criteria bulk revocation accepts, in the order its 400 message lists them. */
+export const BULK_REVOKE_CRITERIA = ['profile_id', 'owner_id', 'agent_id', 'issuer_id', 'certificate_ids'] as const;
 
-  @ApiPropertyOptional({ description: 'Revoke certificates of this owner' })
-  @IsOptional()
-  @IsClientId()
-  owner_id?: string;
-
-  @ApiPropertyOptional({ description: 'Revoke certificates managed by this agent' })
-  @IsOptional()
-  @IsClientId()
-  agent_id?: string;
-
-  @ApiPropertyOptional({ description: 'Revoke certificates issued by this issuer' })
-  @IsOptional()
-  @IsClientId()
-  issuer_id?: string;
-
+export class BulkRevokeDto extends IntersectionType(RevokeCertificateDto, BulkCriteriaDto) {
   @ApiPropertyOptional({ type: [String], description: 'Revoke exactly these certificates (at most 10,000)' })
   @IsOptional()
   @IsArray()

@@ -1,0 +1,33 @@
+import { Global, Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { CaModule } from '../ca/ca.module';
+import { CrlService } from './crl.service';
+import { OcspRateLimiter } from './ocsp-rate-limiter';
+import { OcspResponderStore } from './ocsp-responder.store';
+import { OcspService } from './ocsp.service';
+import { PkiController } from './pki.controller';
+import { PkiRepository } from './pki.repository';
+import { RevocationCaches } from './revocation-caches';
+import { ServedCaResolver } from './served-ca.resolver';
+
+/**
+ * CRL and OCSP endpoints of the CAs this server holds, their caches, the CRL loop, and
+ * RevocationCaches (global: the revocation service invalidates the caches in its
+ * transaction without the certificates context importing this one).
+ */
+@Global()
+@Module({
+  imports: [AuditModule, CaModule],
+  controllers: [PkiController],
+  providers: [
+    PkiRepository,
+    ServedCaResolver,
+    CrlService,
+    OcspResponderStore,
+    OcspService,
+    OcspRateLimiter,
+    RevocationCaches,
+  ],
+  exports: [RevocationCaches, CrlService, OcspService],
+})
+export class PkiEndpointsModule {}

@@ -1,0 +1,122 @@
+import { CLIENT_ID_PATTERN, type CertificateStatus } from '@certctl/domain';
+import {
+  alertSeverity,
+  DAY_MS,
+  DEFAULT_ALERT_THRESHOLDS_DAYS,
+  expiryAlertDedupKey,
+  expiryAlertMessage,
+  mostUrgentCrossedThreshold,
+  nextExpiryStatus,
+  renewalJobId,
+} from './renewal-rules';
+
+describe('renewal rules', () => {
+  const HOUR = 3_600_000;
+
+  describe('nextExpiryStatus', () => {
+    const at = (status: CertificateStatus, msLeft: number, renewalOpen = false) =>
+      nextExpiryStatus({ status, msLeft, renewalDaysBefore: 30, renewalOpen });
+
+    it('moves Active to Expiring inside the window and to Expired past expiry', () => {
+      expect(at('Active', 31 * DAY_MS)).toBeUndefined();
+      expect(at('Active', 30 * DAY_MS)).toBe('Expiring');
+      expect(at('Active', HOUR)).toBe('Expiring');
+      expect(at('Active', 0)).toBe('Expired');
+      expect(at('Active', -DAY_MS)).toBe('Expired');
+    });
+
+    it('expires Expiring and Failed but never downgrades Failed to Expiring', () => {
+      expect(at('Expiring', DAY_MS)).toBeUndefined();
+      expect(at('Expiring', -1)).toBe('Expired');
+      expect(at('Failed', DAY_MS)).toBeUndefined();
+      expect(at('Failed', -1)).toBe('Expired');
+    });
+
+    it('keeps RenewalInProgress while its job is open, falls back to the expiry when it is not', () => {
+      expect(at('RenewalInProgress', -DAY_MS, true)).toBeUndefined();
+      expect(at('RenewalInProgress', DAY_MS, true)).toBeUndefined();
+      expect(at('RenewalInProgress', -DAY_MS, false)).toBe('Expired');
+      expect(at('RenewalInProgress', DAY_MS, false)).toBe('Expiring');
+      expect(at('RenewalInProgress', 40 * DAY_MS, false)).toBeUndefined();
+    });
+
+    it('never touches Pending, Expired, Revoked or Archived', () => {
+      for (const s of ['Pending', 'Expired', 'Revoked', 'Archived'] as const) {
+        expect(at(s, -DAY_MS)).toBeUndefined();
+        expect(at(s, DAY_MS)).toBeUndefined();
+      }
+    });
+
+    it('uses the policy window (0 days: Expiring never, straight to Expired)', () => {
+      const zero = (msLeft: number) =>
+        nextExpiryStatus({ status: 'Active', msLeft, renewalDaysBefore: 0, renewalOpen: false });
+      expect(zero(HOUR)).toBeUndefined();
+      expect(zero(0)).toBe('Expired');
+    });
+  });
+
+  describe('mostUrgentCrossedThreshold', () => {
+    const t = (days: number) => mostUrgentCrossedThreshold(DEFAULT_ALERT_THRESHOLDS_DAYS, days * DAY_MS);
+
+    it('fires nothing before the first threshold, then the most urgent crossed one only', () => {
+      expect(t(45)).toBeUndefined();
+      expect(t(30.5)).toBeUndefined();
+      expect(t(30)).toBe(30);
+      expect(t(20)).toBe(30);
+      expect(t(14)).toBe(14);
+      expect(t(5)).toBe(7);
+      expect(t(0.1)).toBe(7);
+      expect(t(0)).toBe(0);
+      expect(t(-3)).toBe(0);
+    });
+
+    it('honours custom and unordered thresholds', () => {
+      expect(mostUrgentCrossedThreshold([3, 60, 21], 25 * DAY_MS)).toBe(60);
+      expect(mostUrgentCrossedThreshold([3, 60, 21], 2 * DAY_MS)).toBe(3);
+      expect(mostUrgentCrossedThreshold([], -DAY_MS)).toBeUndefined();
+    });
+  });
+
+  it('grades severity by threshold', () => {
+    expect([30, 14, 7, 0, 60, 10].map(alertSeverity)).toEqual([
+      'info',
+      'warning',
+      'critical',
+      'critical',
+      'info',
+      'warning',
+    ]);
+  });
+
+  it('keys alerts by certificate, expiry and threshold', () => {
+    expect(expiryAlertDedupKey('mc-a', 1_800_000_000, 14)).toBe('expiry:mc-a:1800000000:14');
+  });
+
+  it('names the certificate, CN and days left in the alert', () => {
+    const cert = { id: 'mc-api', name: 'API prod', commonName: 'api.example.com' };
+    const at = new Date('2030-01-10T00:00:00Z');
+    expect(expiryAlertMessage(cert, at, 5.5 * DAY_MS, 7)).toBe(
+      'Certificate API prod (mc-api, CN api.example.com) expires in 5 days (2030-01-10T00:00:00.000Z) [threshold 7d]',
+    );
+    expect(expiryAlertMessage(cert, at, 1.2 * DAY_MS, 7)).toContain('expires in 1 day (');
+    expect(expiryAlertMessage(cert, at, HOUR, 0)).toContain('expires in less than a day');
+    expect(expiryAlertMessage(cert, at, -HOUR, 0)).toContain('expired today');
+    expect(expiryAlertMessage(cert, at, -2.5 * DAY_MS, 0)).toContain('expired 2 days ago');
+  });
+
+  describe('renewalJobId', () => {
+    it('is deterministic per certificate and expiry', () => {
+      expect(renewalJobId('mc-api', 1_800_000_000)).toBe('job-renew-mc-api-1800000000');
+      expect(renewalJobId('mc-api', 1_800_000_001)).not.toBe(renewalJobId('mc-api', 1_800_000_000));
+    });
+
+    it('stays within the id rules for the longest certificate ids', () => {
+      const long = `m${'x'.repeat(127)}`;
+      const id = renewalJobId(long, 1_800_000_000);
+      expect(id.length).toBeLessThanOrEqual(128);
+      expect(id).toMatch(CLIENT_ID_PATTERN);
+      expect(renewalJobId(long, 1_800_000_000)).toBe(id);
+      expect(renewalJobId(`m${'y'.repeat(127)}`, 1_800_000_000)).not.toBe(id);
+    });
+  });
+});

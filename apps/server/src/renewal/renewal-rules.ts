@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { CLIENT_ID_PATTERN, Severity, type CertificateStatus } from '@certctl/domain';
+
+/**
+ * The renewal check's decisions, free of I/O so they are unit-tested on their own.
+ *
+ * Status transitions the renewal check makes (anything not listed is left alone):
+ *
+ * | status            | condition                                              | becomes           |
+ * |-------------------|--------------------------------------------------------|-------------------|
+ * | Active            | expires_at passed                                      | Expired           |
+ * | Active            | inside the renewal window                              | Expiring          |
+ * | Expiring          | expires_at passed                                      | Expired           |
+ * | Failed            | expires_at passed                                      | Expired           |
+ * | RenewalInProgress | no open Issuance/Renewal job (stale) and expired       | Expired           |
+ * | RenewalInProgress | no open Issuance/Renewal job (stale) and in the window | Expiring          |
+ * | any of the above  | a renewal job was created for it in this tick          | RenewalInProgress |
+ *
+ * - Pending (never issued), Revoked and Archived (status or archived_at) certificates are
+ *   not read at all: no status change, no alert, no job.
+ * - Failed stays Failed inside the window (it already asks for attention and says more
+ *   than Expiring) but becomes Expired once the certificate it serves has expired.
+ * - RenewalInProgress is kept while an Issuance/Renewal job of the certificate is open
+ *   (Pending, AwaitingCSR, AwaitingApproval, Running, or Failed with attempts left, which
+ *   the retry loop will pick up): the job's outcome owns the status. Once that job is gone
+ *   for good the status falls back to what the expiry says.
+ * - Expired is left as it is; a renewal job created for an expired certificate moves it to
+ *   RenewalInProgress, and back to Expired if that job ends without a new version.
+ * - Expiring is never moved back to Active here: a new version (issuance) does that.
+ * - Certificates of short-lived profiles (max TTL under an hour) are the short-lived
+ *   expiry loop's: with day-based windows every one of them would be "inside the window"
+ *   from birth and be renewed and alerted on every tick.
+ */
+
+export const DAY_MS = 86_400_000;
+/** Window and thresholds of a certificate without a renewal policy (the policy defaults). */
+export const DEFAULT_RENEWAL_DAYS_BEFORE = 30;
+export const DEFAULT_ALERT_THRESHOLDS_DAYS: readonly number[] = [30, 14, 7, 0];
+/** Profiles with a max TTL below this are short-lived (left out of CRLs, expire by loop). */
+export const SHORT_LIVED_MAX_TTL_SECONDS = 3600;
+
+/** Statuses of issued certificates the renewal check reads (see the table above). */
+export const RENEWAL_CHECK_STATUSES: readonly CertificateStatus[] = [
+  'Active',
+  'Expiring',
+  'Expired',
+  'Failed',
+  'RenewalInProgress',
+];
+
+export interface ExpiryFacts {
+  status: CertificateStatus;
+  /** expires_at minus the tick's clock; zero or less means expired. */
+  msLeft: number;
+  renewalDaysBefore: number;
+  /** An Issuance/Renewal job of the certificate is open or will be retried. */
+  renewalOpen: boolean;
+}
+
+export function isExpired(msLeft: number): boolean {
+  return msLeft <= 0;
+}
+
+export function inRenewalWindow(msLeft: number, renewalDaysBefore: number): boolean {
+  return msLeft <= renewalDaysBefore * DAY_MS;
+}
+
+/** The status the expiry calls for, or undefined to leave it as it is. */
+export function nextExpiryStatus(f: ExpiryFacts): CertificateStatus | undefined {
+  const expired = isExpired(f.msLeft);
+  const inWindow = inRenewalWindow(f.msLeft, f.renewalDaysBefore);
+  switch (f.status) {
+    case 'Active':
+      return expired ? 'Expired' : inWindow ? 'Expiring' : undefined;
+    case 'Expiring':
+    case 'Failed':
+      return expired ? 'Expired' : undefined;
+    case 'RenewalInProgress':
+      if (f.renewalOpen) return undefined;
+      return expired ? 'Expired' : inWindow ? 'Expiring' : undefined;
+    case 'Pending':
+    case 'Expired':
+    case 'Revoked':
+    case 'Archived':
+      return undefined;
+  }
+}
+
+/**
+ * The most urgent alert threshold (in days) the certificate has crossed, or undefined.
+ * A threshold T is crossed once at most T days are left (T = 0: expired). Only the most
+ * urgent one fires: a certificate first seen with 5 days left gets the 7-day alert, not
+ * 30 + 14 + 7, and one that sat unseen past several thresholds is not flooded with stale
+ * ones. Each fires once per certificate, expiry and threshold (dedup key), so an hourly
+ * check sends the 14-day alert once.
+ */
+export function mostUrgentCrossedThreshold(thresholds: readonly number[], msLeft: number): number | undefined {
+  let best: number | undefined;
+  for (const t of thresholds) {
+    if (!Number.isFinite(t) || msLeft > t * DAY_MS) continue;
+    if (best === undefined || t < best) best = t;
+  }
+  return best;
+}
+
+/** 7 days or less: critical; 14 or less: warning; earlier: info. */
+export function alertSeverity(thresholdDays: number): Severity {
+  if (thresholdDays <= 7) return Severity.Critical;
+  if (thresholdDays <= 14) return Severity.Warning;
+  return Severity.Info;
+}
+
+/** One alert per certificate, expiry (the same certificate renewed has a new one) and threshold. */
+export function expiryAlertDedupKey(certificateId: string, expiresEpochSeconds: number, thresholdDays: number): string {
+  return `expiry:${certificateId}:${expiresEpochSeconds}:${thresholdDays}`;
+}
+
+export function expiryAlertMessage(
+  cert: { id: string; name: string; commonName: string },
+  expiresAt: Date,
+  msLeft: number,
+  thresholdDays: number,
+): string {
+  const on = expiresAt.toISOString();
+  const what = `Certificate ${cert.name} (${cert.id}, CN ${cert.commonName})`;
+  if (isExpired(msLeft)) {
+    const ago = Math.floor(-msLeft / DAY_MS);
+    const when = ago === 0 ? 'today' : `${ago} day${ago === 1 ? '' : 's'} ago`;
+    return `${what} expired ${when} (${on}) [threshold ${thresholdDays}d]`;
+  }
+  const days = Math.floor(msLeft / DAY_MS);
+  const left = days === 0 ? 'less than a day' : `${days} day${days === 1 ? '' : 's'}`;
+  return `${what} expires in ${left} (${on}) [threshold ${thresholdDays}d]`;
+}
+
+const JOB_ID_MAX = 128;
+
+/**
+ * The renewal job of one certificate and expiry: two ticks or two replicas insert the same
+ * id, so one job exists; a renewed certificate has a new expiry and gets a new job. Long
+ * certificate ids are hashed so the id stays within the id rules (<= 128 chars).
+ */
+export function renewalJobId(certificateId: string, expiresEpochSeconds: number): string {
+  const plain = `job-renew-${certificateId}-${expiresEpochSeconds}`;
+  if (plain.length <= JOB_ID_MAX && CLIENT_ID_PATTERN.test(plain)) return plain;
+  const digest = createHash('sha256').update(certificateId).digest('hex').slice(0, 32);
+  return `job-renew-h${digest}-${expiresEpochSeconds}`;
+}

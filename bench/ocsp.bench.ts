@@ -1,0 +1,375 @@
+/**
+ * OCSP responder benchmark over real HTTP: cached (pre-signed) responses per second and
+ * p50/p99 latency with N concurrent keep-alive connections against certctl, and in the same
+ * run the `openssl ocsp` responder on the same CA, serials and responder key under the same
+ * load, and their ratio.
+ *
+ *   npm run bench:ocsp
+ *
+ * certctl runs in a plain Node process (TypeScript compiled on load by swc, as in
+ * bench/ocsp-lib.bench.ts: jest's sandbox slows asn1js down), on a database of its own.
+ * `openssl ocsp -port` listens on every interface, so it runs in a private network
+ * namespace with only loopback (unshare -n), together with its load generator. Both are
+ * driven by the same load generator (a plain Node script): the same nonce-less requests,
+ * one CertID each, cycling over SERIALS serials.
+ *
+ * Environment: BENCH_SECONDS (default 5 per figure), BENCH_CONCURRENCY (default "16,64"),
+ * CERTCTL_BENCH_PG_URL, CERTCTL_BENCH_REDIS_URL.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { createRootCa, exportPrivateKeyPem } from '@certctl/pki';
+import { loadConfig } from '../apps/server/src/config/config.schema';
+import { ensureDatabaseExists, runMigrationsLocked } from '../apps/server/src/database/database-bootstrap';
+import { createServerApp } from '../apps/server/src/server-app';
+import { ocspResponderKeyContext } from '../apps/server/src/pki-endpoints/ocsp-responder.store';
+import { SecretBox } from '../apps/server/src/secrets/secret-box';
+import { caKeyContext } from '../apps/server/src/secrets/secrets.module';
+import { OpensslDir } from '../libs/pki/src/keys/testing';
+import { deleteRedisPrefix } from '../test/integration/global-teardown';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number);
+const SERIALS = 100;
+const KEY = 'ocsp-bench-encryption-key-0123456789abcdef';
+const SERVER_FLAG = 'CERTCTL_OCSP_BENCH_SERVER';
+const root = join(__dirname, '..');
+
+const suffix = randomBytes(4).toString('hex');
+const baseUrl =
+  process.env.CERTCTL_BENCH_PG_URL ?? process.env.CERTCTL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.CERTCTL_BENCH_REDIS_URL ?? process.env.CERTCTL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const dbUrl = (() => {
+  const u = new URL(baseUrl);
+  u.pathname = `/certctl_bench_ocsp_${suffix}`;
+  return u.toString();
+})();
+const redisPrefix = `certctl_bench_ocsp_${suffix}`;
+
+const serverEnv = {
+  CERTCTL_DATABASE_URL: dbUrl,
+  CERTCTL_REDIS_URL: redisUrl,
+  CERTCTL_REDIS_PREFIX: redisPrefix,
+  CERTCTL_CONFIG_ENCRYPTION_KEY: KEY,
+  CERTCTL_LOG_LEVEL: 'silent',
+  CERTCTL_SERVER_PORT: '8443',
+};
+
+/** swc require hook: runs the TypeScript sources in plain Node (as the server runs, built). */
+const HOOK = `
+const Module = require('module');
+const fs = require('fs');
+const swc = require(${JSON.stringify(join(root, 'node_modules/@swc/core'))});
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  const m = /^@certctl\\/(domain|pki|connectors|approval)$/.exec(request);
+  return resolve.call(this, m ? ${JSON.stringify(root)} + '/libs/' + m[1] + '/src/index.ts' : request, ...rest);
+};
+require.extensions['.ts'] = (module, filename) => {
+  const { code } = swc.transformSync(fs.readFileSync(filename, 'utf8'), {
+    filename,
+    jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022', keepClassNames: true },
+    module: { type: 'commonjs' },
+  });
+  module._compile(code, filename);
+};`;
+
+/**
+ * The load generator: CONCURRENCY workers, each with its own keep-alive connection, POST
+ * the requests round robin for SECONDS after a 1 s warm-up; prints one JSON line.
+ */
+const LOADGEN = `
+const http = require('http');
+const fs = require('fs');
+const [url, concurrency, seconds, bodiesFile] = process.argv.slice(2);
+const bodies = JSON.parse(fs.readFileSync(bodiesFile, 'utf8')).map((b) => Buffer.from(b, 'base64'));
+const u = new URL(url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
+let next = 0;
+function post(body) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/ocsp-request', 'content-length': body.length } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED successful(0), ... }
+        const ok = res.statusCode === 200 && b.subarray(0, 8).includes(Buffer.from([0x0a, 0x01, 0x00]));
+        resolve(ok);
+      });
+      res.on('error', () => resolve(false));
+    });
+    req.on('error', () => resolve(false));
+    req.end(body);
+  });
+}
+async function run(ms, record) {
+  const deadline = performance.now() + ms;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      const ok = await post(bodies[next++ % bodies.length]);
+      record(ok, performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+}
+(async () => {
+  await run(1000, () => {});
+  const lat = [];
+  let errors = 0;
+  const t0 = performance.now();
+  await run(Number(seconds) * 1000, (ok, ms) => { if (ok) lat.push(ms); else errors++; });
+  const elapsed = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const p = (q) => lat.length ? lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] : NaN;
+  process.stdout.write(JSON.stringify({ ok: lat.length, errors, rps: lat.length / elapsed, p50: p(0.5), p99: p(0.99) }) + '\\n');
+  agent.destroy();
+})();`;
+
+interface Figures {
+  ok: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function lastJson<T>(out: string): T {
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as T;
+}
+
+if (process.env[SERVER_FLAG] === '1') {
+  // Child: the real server on a loopback port; prints the port, runs until killed.
+  void (async () => {
+    const app = await createServerApp(loadConfig(process.env), undefined, { logger: false, swagger: false });
+    await app.listen(0, '127.0.0.1');
+    const address = app.getHttpServer().address() as { port: number };
+    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+  })().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  describe('OCSP responder throughput over HTTP: certctl (cached) vs openssl ocsp', () => {
+    const t = new OpensslDir();
+    let server: ChildProcess | undefined;
+
+    beforeAll(async () => {
+      await ensureDatabaseExists(dbUrl);
+      await runMigrationsLocked(dbUrl);
+    });
+    afterAll(async () => {
+      server?.kill('SIGTERM');
+      const admin = new Client({ connectionString: baseUrl });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "certctl_bench_ocsp_${suffix}" WITH (FORCE)`);
+      await admin.end();
+      await deleteRedisPrefix(redisUrl, redisPrefix);
+      t.remove();
+    });
+
+    it('prints responses/s and p50/p99 for both responders and their ratio', async () => {
+      // A Local CA issuer whose root is stored like the server stores it, and SERIALS
+      // certificates it signed (status rows only: OCSP reads versions and revocations).
+      const db = new Client({ connectionString: dbUrl });
+      await db.connect();
+      const box = new SecretBox(KEY);
+      const ca = await createRootCa({
+        subject: 'CN=certctl OCSP bench CA',
+        keyAlgorithm: 'ECDSA-P256',
+        validityDays: 30,
+      });
+      const caId = `ica-bench${suffix}`;
+      const issuerId = `iss-bench-${suffix}`;
+      const keyPem = ca.keyPem ?? exportPrivateKeyPem(ca.signer.privateKey);
+      await db.query(`INSERT INTO issuers (id, name, type, config) VALUES ($1, $1, 'LocalCA', '{}')`, [issuerId]);
+      await db.query(
+        `INSERT INTO issuer_cas (id, issuer_id, name, source, subject, serial_number, fingerprint_sha256, cert_pem,
+                                 key_algorithm, sealed_key, not_before, not_after)
+         VALUES ($1, $2, 'root', 'generated', $3, $4, 'bench', $5, 'ECDSA-P256', $6, $7, $8)`,
+        [
+          caId,
+          issuerId,
+          ca.signer.subject,
+          ca.signer.certificate.serialNumber.toLowerCase(),
+          ca.signer.certPem,
+          await box.seal({ private_key_pem: keyPem }, caKeyContext(caId)),
+          ca.signer.notBefore,
+          ca.signer.notAfter,
+        ],
+      );
+      await db.query(
+        `INSERT INTO managed_certificates (id, name, common_name, status, issuer_id) VALUES ($1, $1, 'bench', 'Active', $2)`,
+        [`mc-bench-${suffix}`, issuerId],
+      );
+      const serials = Array.from({ length: SERIALS }, () => {
+        const b = randomBytes(20);
+        b[0] = (b[0] & 0x7f) | 1;
+        return b.toString('hex');
+      });
+      const expiry = new Date(Date.now() + 7 * 86_400_000);
+      for (const [i, serial] of serials.entries()) {
+        await db.query(
+          `INSERT INTO certificate_versions (id, certificate_id, serial_number, fingerprint_sha256, pem_chain,
+                                             not_before, not_after, issuer_id, ca_id)
+           VALUES ($1, $2, $3, 'x', 'x', now(), $4, $5, $6)`,
+          [`cv-bench-${i}-${suffix}`, `mc-bench-${suffix}`, serial, expiry, issuerId, caId],
+        );
+      }
+      // A tenth of them revoked, the same way in both responders.
+      const revoked = new Set(serials.filter((_, i) => i % 10 === 0));
+      for (const serial of revoked) {
+        await db.query(
+          `INSERT INTO certificate_revocations (id, certificate_id, issuer_id, serial_number, reason, reason_code, revoked_by, revoked_at)
+           VALUES ($1, $2, $3, $4, 'keyCompromise', 1, 'bench', now() - interval '1 hour')`,
+          [`rev-${serial.slice(0, 12)}`, `mc-bench-${suffix}`, issuerId, serial],
+        );
+      }
+
+      // certctl in a plain Node process.
+      t.write('hook.js', HOOK);
+      t.write('loadgen.js', LOADGEN);
+      server = spawn(process.execPath, ['--no-warnings', '-r', t.path('hook.js'), __filename], {
+        cwd: root,
+        env: { ...process.env, ...serverEnv, [SERVER_FLAG]: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        let err = '';
+        server?.stdout?.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /\{"port":(\d+)\}/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        server?.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+        server?.on('exit', (code) => reject(new Error(`server exited (${code}): ${err}`)));
+      });
+      const url = `http://127.0.0.1:${port}/.well-known/pki/ocsp/${issuerId}`;
+
+      // The same nonce-less requests for both responders.
+      t.write('ca.pem', ca.signer.certPem);
+      const bodies: string[] = [];
+      for (const [i, serial] of serials.entries()) {
+        t.ok(['ocsp', '-issuer', 'ca.pem', '-serial', `0x${serial}`, '-no_nonce', '-reqout', `r${i}.der`]);
+        bodies.push(t.read(`r${i}.der`).toString('base64'));
+      }
+      t.write('bodies.json', JSON.stringify(bodies));
+      // Warm certctl's cache (one signature per serial) and create its delegated responder.
+      for (const b of bodies) {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/ocsp-request' },
+          body: Buffer.from(b, 'base64'),
+        });
+        expect(res.status).toBe(200);
+      }
+      const check = t.run([
+        'ocsp',
+        '-issuer',
+        'ca.pem',
+        '-serial',
+        `0x${serials[1]}`,
+        '-url',
+        url,
+        '-CAfile',
+        'ca.pem',
+      ]);
+      expect(check.stdout).toContain(': good');
+
+      // openssl gets the same responder certificate and key, and an index of the same serials.
+      const responder = (
+        await db.query<{ id: string; cert_pem: string; sealed_key: Buffer }>(
+          `SELECT id, cert_pem, sealed_key FROM ocsp_responders WHERE ca_id = $1`,
+          [caId],
+        )
+      ).rows[0];
+      t.write('rsigner.pem', responder.cert_pem);
+      t.write(
+        'rkey.pem',
+        String((await box.open(responder.sealed_key, ocspResponderKeyContext(responder.id))).private_key_pem),
+      );
+      const yymmdd = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+      const revokedAt = yymmdd(new Date(Date.now() - 3_600_000));
+      t.write(
+        'index.txt',
+        serials
+          .map((s, i) =>
+            revoked.has(s)
+              ? `R\t${yymmdd(expiry)}\t${revokedAt},keyCompromise\t${s.toUpperCase()}\tunknown\t/CN=bench-${i}`
+              : `V\t${yymmdd(expiry)}\t\t${s.toUpperCase()}\tunknown\t/CN=bench-${i}`,
+          )
+          .join('\n') + '\n',
+      );
+      await db.end();
+
+      const rows: Record<string, string | number>[] = [];
+      for (const n of CONCURRENCY) {
+        const ours = await new Promise<Figures>((resolve, reject) => {
+          const p = spawn(process.execPath, [
+            t.path('loadgen.js'),
+            url,
+            String(n),
+            String(SECONDS),
+            t.path('bodies.json'),
+          ]);
+          let out = '';
+          p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+          p.on('exit', (code) => (code === 0 ? resolve(lastJson<Figures>(out)) : reject(new Error(`loadgen ${code}`))));
+        });
+        const script = [
+          'ip link set lo up',
+          `openssl ocsp -index index.txt -port 18888 -rsigner rsigner.pem -rkey rkey.pem -CA ca.pem -ignore_err 2>/dev/null &`,
+          'sleep 0.5',
+          `${JSON.stringify(process.execPath)} loadgen.js http://127.0.0.1:18888/ ${n} ${SECONDS} bodies.json`,
+          'kill %1 2>/dev/null || true',
+        ].join('\n');
+        const r = spawnSync('unshare', ['-n', 'bash', '-c', script], {
+          cwd: t.dir,
+          encoding: 'utf8',
+          timeout: (SECONDS + 30) * 1000,
+        });
+        if (r.status !== 0 && !r.stdout.includes('rps')) throw new Error(`openssl run failed: ${r.stderr}`);
+        const theirs = lastJson<Figures>(r.stdout);
+        for (const [name, f] of [
+          ['certctl (cached)', ours],
+          ['openssl ocsp', theirs],
+        ] as const) {
+          rows.push({
+            responder: name,
+            connections: n,
+            'responses/s': Math.round(f.rps),
+            'p50 ms': f.p50.toFixed(2),
+            'p99 ms': f.p99.toFixed(2),
+            errors: f.errors,
+          });
+        }
+        rows.push({
+          responder: 'ratio certctl/openssl',
+          connections: n,
+          'responses/s': (ours.rps / theirs.rps).toFixed(2),
+          'p50 ms': (ours.p50 / theirs.p50).toFixed(2),
+          'p99 ms': (ours.p99 / theirs.p99).toFixed(2),
+          errors: '',
+        });
+        expect(ours.ok).toBeGreaterThan(0);
+        expect(theirs.ok).toBeGreaterThan(0);
+      }
+      const cols = Object.keys(rows[0]);
+      const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+      const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(' | ')} |`;
+      process.stdout.write(
+        [
+          `OCSP over HTTP/1.1 keep-alive, ${SECONDS}s per figure, ${SERIALS} serials (10% revoked), no nonce, P-256 delegated responder:`,
+          line(cols),
+          `|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+          ...rows.map((r) => line(cols.map((c) => String(r[c])))),
+        ].join('\n') + '\n',
+      );
+    });
+  });
+}
