@@ -2,7 +2,10 @@
  * OCSP responder benchmark over real HTTP: cached (pre-signed) responses per second and
  * p50/p99 latency with N concurrent keep-alive connections against certctl, and in the same
  * run the `openssl ocsp` responder on the same CA, serials and responder key under the same
- * load, and their ratio.
+ * load, and their ratio. certctl runs twice side by side: as configured by default (the
+ * in-process cache, OcspHotCache, answers repeated requests) and with that cache off
+ * (CERTCTL_OCSP_CACHE_MAX_ENTRIES=0: every answer parses the request and reads the
+ * pre-signed response from Postgres), so one run shows both on the same machine state.
  *
  *   npm run bench:ocsp
  *
@@ -14,7 +17,8 @@
  * one CertID each, cycling over SERIALS serials.
  *
  * Environment: BENCH_SECONDS (default 5 per figure), BENCH_CONCURRENCY (default "16,64"),
- * CERTCTL_BENCH_PG_URL, CERTCTL_BENCH_REDIS_URL.
+ * CERTCTL_BENCH_PG_URL, CERTCTL_BENCH_REDIS_URL; BENCH_CPU_PROF=<dir> writes a V8 CPU profile
+ * of each certctl server process there (open it in Chrome DevTools).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -149,6 +153,8 @@ if (process.env[SERVER_FLAG] === '1') {
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address() as { port: number };
     process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+    // A clean exit on SIGTERM, so --cpu-prof (BENCH_CPU_PROF) writes its profile.
+    process.once('SIGTERM', () => process.exit(0));
   })().catch((e: unknown) => {
     console.error(e);
     process.exit(1);
@@ -156,14 +162,14 @@ if (process.env[SERVER_FLAG] === '1') {
 } else {
   describe('OCSP responder throughput over HTTP: certctl (cached) vs openssl ocsp', () => {
     const t = new OpensslDir();
-    let server: ChildProcess | undefined;
+    const servers: ChildProcess[] = [];
 
     beforeAll(async () => {
       await ensureDatabaseExists(dbUrl);
       await runMigrationsLocked(dbUrl);
     });
     afterAll(async () => {
-      server?.kill('SIGTERM');
+      for (const s of servers) s.kill('SIGTERM');
       const admin = new Client({ connectionString: baseUrl });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS "certctl_bench_ocsp_${suffix}" WITH (FORCE)`);
@@ -230,26 +236,32 @@ if (process.env[SERVER_FLAG] === '1') {
         );
       }
 
-      // certctl in a plain Node process.
+      // certctl in plain Node processes: as configured by default, and with no in-process cache.
       t.write('hook.js', HOOK);
       t.write('loadgen.js', LOADGEN);
-      server = spawn(process.execPath, ['--no-warnings', '-r', t.path('hook.js'), __filename], {
-        cwd: root,
-        env: { ...process.env, ...serverEnv, [SERVER_FLAG]: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        let err = '';
-        server?.stdout?.on('data', (c: Buffer) => {
-          out += c.toString();
-          const m = /\{"port":(\d+)\}/.exec(out);
-          if (m) resolve(Number(m[1]));
+      const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+      const start = (env: Record<string, string>): Promise<number> => {
+        const server = spawn(process.execPath, ['--no-warnings', ...profile, '-r', t.path('hook.js'), __filename], {
+          cwd: root,
+          env: { ...process.env, ...serverEnv, ...env, [SERVER_FLAG]: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
         });
-        server?.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-        server?.on('exit', (code) => reject(new Error(`server exited (${code}): ${err}`)));
-      });
+        servers.push(server);
+        return new Promise<number>((resolve, reject) => {
+          let out = '';
+          let err = '';
+          server.stdout.on('data', (c: Buffer) => {
+            out += c.toString();
+            const m = /\{"port":(\d+)\}/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+          server.stderr.on('data', (c: Buffer) => (err += c.toString()));
+          server.on('exit', (code) => reject(new Error(`server exited (${code}): ${err}`)));
+        });
+      };
+      const [port, dbOnlyPort] = await Promise.all([start({}), start({ CERTCTL_OCSP_CACHE_MAX_ENTRIES: '0' })]);
       const url = `http://127.0.0.1:${port}/.well-known/pki/ocsp/${issuerId}`;
+      const dbOnlyUrl = `http://127.0.0.1:${dbOnlyPort}/.well-known/pki/ocsp/${issuerId}`;
 
       // The same nonce-less requests for both responders.
       t.write('ca.pem', ca.signer.certPem);
@@ -259,14 +271,16 @@ if (process.env[SERVER_FLAG] === '1') {
         bodies.push(t.read(`r${i}.der`).toString('base64'));
       }
       t.write('bodies.json', JSON.stringify(bodies));
-      // Warm certctl's cache (one signature per serial) and create its delegated responder.
-      for (const b of bodies) {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/ocsp-request' },
-          body: Buffer.from(b, 'base64'),
-        });
-        expect(res.status).toBe(200);
+      // Warm certctl's caches (one signature per serial) and create its delegated responder.
+      for (const u of [url, dbOnlyUrl]) {
+        for (const b of bodies) {
+          const res = await fetch(u, {
+            method: 'POST',
+            headers: { 'content-type': 'application/ocsp-request' },
+            body: Buffer.from(b, 'base64'),
+          });
+          expect(res.status).toBe(200);
+        }
       }
       const check = t.run([
         'ocsp',
@@ -309,18 +323,23 @@ if (process.env[SERVER_FLAG] === '1') {
 
       const rows: Record<string, string | number>[] = [];
       for (const n of CONCURRENCY) {
-        const ours = await new Promise<Figures>((resolve, reject) => {
-          const p = spawn(process.execPath, [
-            t.path('loadgen.js'),
-            url,
-            String(n),
-            String(SECONDS),
-            t.path('bodies.json'),
-          ]);
-          let out = '';
-          p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-          p.on('exit', (code) => (code === 0 ? resolve(lastJson<Figures>(out)) : reject(new Error(`loadgen ${code}`))));
-        });
+        const load = (target: string) =>
+          new Promise<Figures>((resolve, reject) => {
+            const p = spawn(process.execPath, [
+              t.path('loadgen.js'),
+              target,
+              String(n),
+              String(SECONDS),
+              t.path('bodies.json'),
+            ]);
+            let out = '';
+            p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+            p.on('exit', (code) =>
+              code === 0 ? resolve(lastJson<Figures>(out)) : reject(new Error(`loadgen ${code}`)),
+            );
+          });
+        const ours = await load(url);
+        const dbOnly = await load(dbOnlyUrl);
         const script = [
           'ip link set lo up',
           `openssl ocsp -index index.txt -port 18888 -rsigner rsigner.pem -rkey rkey.pem -CA ca.pem -ignore_err 2>/dev/null &`,
@@ -337,6 +356,7 @@ if (process.env[SERVER_FLAG] === '1') {
         const theirs = lastJson<Figures>(r.stdout);
         for (const [name, f] of [
           ['certctl (cached)', ours],
+          ['certctl (no in-process cache)', dbOnly],
           ['openssl ocsp', theirs],
         ] as const) {
           rows.push({
@@ -357,6 +377,7 @@ if (process.env[SERVER_FLAG] === '1') {
           errors: '',
         });
         expect(ours.ok).toBeGreaterThan(0);
+        expect(dbOnly.ok).toBeGreaterThan(0);
         expect(theirs.ok).toBeGreaterThan(0);
       }
       const cols = Object.keys(rows[0]);

@@ -3,9 +3,16 @@ import { Foundation1795337600000 } from './1795337600000-Foundation';
 import { Inventory1795424000000 } from './1795424000000-Inventory';
 import { Revocations1795510400000 } from './1795510400000-Revocations';
 import { Issuance1795596800000 } from './1795596800000-Issuance';
+import { Approvals1795683200000 } from './1795683200000-Approvals';
 
 /** Every migration, in order. Adding one is one import and one line here. */
-export const MIGRATIONS = [Foundation1795337600000, Inventory1795424000000, Revocations1795510400000, Issuance1795596800000];
+export const MIGRATIONS = [
+  Foundation1795337600000,
+  Inventory1795424000000,
+  Revocations1795510400000,
+  Issuance1795596800000,
+  Approvals1795683200000,
+];
 
 /**
  * The one DataSource definition shared by the server (with its entities) and the

@@ -21,7 +21,7 @@ import { CorsMiddleware } from './http/cors.middleware';
 import type { CertctlRequest } from './http/request-context';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
 import { MetricsController } from './metrics/metrics.controller';
-import { MetricsService } from './metrics/metrics.service';
+import { MetricsModule } from './metrics/metrics.module';
 import { DEFAULT_JOB_OPTIONS } from './queue/queue-defaults';
 import { redisRetryStrategy } from './redis/redis-options';
 import { RedisModule } from './redis/redis.module';
@@ -43,6 +43,7 @@ import { CertificatesModule } from './certificates/certificates.module';
 import { StatsModule } from './stats/stats.module';
 import { RenewalModule } from './renewal/renewal.module';
 import { IssuanceModule } from './issuance/issuance.module';
+import { ApprovalsModule } from './approvals/approvals.module';
 import { PkiEndpointsModule } from './pki-endpoints/pki-endpoints.module';
 import { IntermediatesModule } from './intermediates/intermediates.module';
 import { AgentWorkModule } from './agent-work/agent-work.module';
@@ -67,6 +68,7 @@ export class AppModule implements NestModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        MetricsModule,
         LoggerModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (c: AppConfig) => ({
@@ -150,6 +152,7 @@ export class AppModule implements NestModule {
         PoliciesModule,
         CertificatesModule,
         IssuanceModule,
+        ApprovalsModule,
         PkiEndpointsModule,
         IntermediatesModule,
         AgentWorkModule,
@@ -158,7 +161,6 @@ export class AppModule implements NestModule {
       ],
       controllers: [HealthController, VersionController, MetricsController],
       providers: [
-        MetricsService,
         HttpMetricsMiddleware,
         BodyMiddleware,
         CorsMiddleware,

@@ -58,7 +58,9 @@ async function main(): Promise<void> {
   try {
     await app.listen(config.server.port, config.server.host);
   } catch (e) {
-    if (e instanceof SecretKeyMissingError || e instanceof SecretDecryptError) fail(e.message);
+    if (e instanceof SecretKeyMissingError || e instanceof SecretDecryptError || e instanceof ConfigError) {
+      fail(e.message);
+    }
     throw e;
   }
 

@@ -1,2 +1,5 @@
-// Filled by later issues; exports through this one entry point.
-export {};
+// The approval workflow (two-person integrity, M-of-N, expiry, bypass) as a Nest module.
+export * from './ports';
+export * from './approval.repository';
+export * from './approval-workflow';
+export * from './approval.module';

@@ -6,3 +6,4 @@ export * from './lists/list';
 export * from './inventory/enums';
 export * from './policy';
 export * from './jobs/job-state';
+export * from './approval/approval';

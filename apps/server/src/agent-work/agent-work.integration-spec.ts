@@ -1,18 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
+import { EC_P256, OpensslDir } from '../../../../libs/pki/src/keys/testing';
+import {
+  awaitJobStatus,
+  createCertificate,
+  createLocalCaIssuer,
+  createProfile,
+  registerAgent,
+  runNewJob,
+  SEALING_ENV,
+} from '../../../../test/integration/issued-certificates';
 import {
   createPrivateDatabase,
   createTestApp,
-  eventually,
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
-import { JobRunner } from '../jobs/job-engine';
-import { JobFactory } from '../jobs/job-factory';
 
-const KEY = 'agent-work-test-encryption-key-0123456789abcdef';
 const SSH_PASSWORD = 'ssh-password-that-must-never-leave-the-server';
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 
 interface WorkItem {
   id: string;
@@ -57,10 +61,7 @@ describe('agent work API (agent keygen mode)', () => {
     post: (path: string, body: object = {}) => t.http.post(path).set('Authorization', key).send(body),
   });
 
-  const csr = (name: string, keyArgs = EC): string => {
-    ossl.ok(['req', '-new', '-nodes', ...keyArgs, '-keyout', `${name}.key`, '-subj', '/CN=x', '-out', `${name}.csr`]);
-    return ossl.read(`${name}.csr`).toString('utf8');
-  };
+  const csr = (name: string): string => ossl.csr(name, EC_P256, '/CN=x');
 
   const jobRow = async (id: string) =>
     (
@@ -72,10 +73,9 @@ describe('agent work API (agent keygen mode)', () => {
 
   /** A new Issuance/Renewal job run by the server's job runner, left AwaitingCSR. */
   const awaitingCsrJob = async (type: 'Issuance' | 'Renewal'): Promise<string> => {
-    const created = await t.ds.transaction((m) => t.app.get(JobFactory).create(m, { type, certificateId: ids.cert }));
-    await t.app.get(JobRunner).run(created.id);
-    await eventually(async () => ((await jobRow(created.id))?.status === 'AwaitingCSR' ? true : undefined));
-    return created.id;
+    const id = await runNewJob(t, ids.cert, type);
+    await awaitJobStatus(t, id, 'AwaitingCSR');
+    return id;
   };
 
   const work = async (key: string, agentId: string): Promise<{ data: WorkItem[]; total: number }> => {
@@ -86,36 +86,14 @@ describe('agent work API (agent keygen mode)', () => {
 
   beforeAll(async () => {
     db = await createPrivateDatabase(`agent_work_${tag}`);
-    t = await createTestApp({ ...db.env, CERTCTL_CONFIG_ENCRYPTION_KEY: KEY });
+    t = await createTestApp({ ...db.env, ...SEALING_ENV });
     expect(t.config.issuance.keygenMode).toBe('agent');
     admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
+    await createLocalCaIssuer(t, admin, ids.issuer);
+    await createProfile(t, admin, ids.profile, 'aw.example.com', 30 * 86_400);
+    keyA = await registerAgent(t, admin, ids.agentA, `aw-a-${tag}`);
+    keyB = await registerAgent(t, admin, ids.agentB, `aw-b-${tag}`);
     const a = as(admin);
-    expect(
-      (
-        await a.post('/api/v1/issuers', {
-          id: ids.issuer,
-          name: `AW ${tag}`,
-          type: 'LocalCA',
-          config: { ca_common_name: `AW CA ${tag}` },
-        })
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await a.post('/api/v1/profiles', {
-          id: ids.profile,
-          name: `AW ${tag}`,
-          allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-          max_ttl_seconds: 30 * 86_400,
-          san_rules: { permitted_dns_patterns: ['*.aw.example.com', 'aw.example.com'] },
-        })
-      ).status,
-    ).toBe(201);
-    const regA = await a.post('/api/v1/agents', { id: ids.agentA, name: `aw-a-${tag}` });
-    const regB = await a.post('/api/v1/agents', { id: ids.agentB, name: `aw-b-${tag}` });
-    expect([regA.status, regB.status]).toEqual([201, 201]);
-    keyA = `Bearer ${regA.body.api_key}`;
-    keyB = `Bearer ${regB.body.api_key}`;
     const nginx = await a.post('/api/v1/targets', {
       id: ids.nginx,
       name: `nginx-${tag}`,
@@ -138,17 +116,15 @@ describe('agent work API (agent keygen mode)', () => {
       },
     });
     expect(ssh.status).toBe(201);
-    const cert = await a.post('/api/v1/certificates', {
+    await createCertificate(t, admin, {
       id: ids.cert,
-      name: `aw ${tag}`,
-      common_name: 'aw.example.com',
+      commonName: 'aw.example.com',
       sans: ['api.aw.example.com'],
-      issuer_id: ids.issuer,
-      profile_id: ids.profile,
-      agent_id: ids.agentA,
-      target_ids: [ids.nginx, ids.ssh],
+      issuerId: ids.issuer,
+      profileId: ids.profile,
+      agentId: ids.agentA,
+      targetIds: [ids.nginx, ids.ssh],
     });
-    expect(cert.status).toBe(201);
   });
 
   afterAll(async () => {

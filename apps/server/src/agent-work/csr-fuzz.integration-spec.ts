@@ -3,15 +3,20 @@ import { derToPem, pemToDers } from '@certctl/pki';
 import { EC_P256, OpensslDir, RSA_2048 } from '../../../../libs/pki/src/keys/testing';
 import { derMutator, prng } from '../../../../test/fuzz/mutate';
 import {
+  awaitJobStatus,
+  createCertificate,
+  createLocalCaIssuer,
+  createProfile,
+  registerAgent,
+  runNewJob,
+  SEALING_ENV,
+} from '../../../../test/integration/issued-certificates';
+import {
   createPrivateDatabase,
   createTestApp,
-  eventually,
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
-import { createLocalCaIssuer, createProfile } from '../../../../test/integration/issued-certificates';
-import { JobRunner } from '../jobs/job-engine';
-import { JobFactory } from '../jobs/job-factory';
 
 /**
  * 10,000 random and mutated CSRs through POST /api/v1/agents/{id}/csr while a job waits for
@@ -28,25 +33,18 @@ describe('CSR fuzz at the HTTP layer', () => {
 
   beforeAll(async () => {
     db = await createPrivateDatabase(`csr_fuzz_${tag}`);
-    t = await createTestApp({ ...db.env, CERTCTL_CONFIG_ENCRYPTION_KEY: 'csr-fuzz-encryption-key-0123456789abcdef' });
+    t = await createTestApp({ ...db.env, ...SEALING_ENV });
     const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
     await createLocalCaIssuer(t, admin, ids.issuer);
     await createProfile(t, admin, ids.profile, 'fz.example.com', 86_400);
-    const reg = await t.http
-      .post('/api/v1/agents')
-      .set('Authorization', admin)
-      .send({ id: ids.agent, name: ids.agent });
-    expect(reg.status).toBe(201);
-    agentKey = `Bearer ${reg.body.api_key}`;
-    const cert = await t.http.post('/api/v1/certificates').set('Authorization', admin).send({
+    agentKey = await registerAgent(t, admin, ids.agent);
+    await createCertificate(t, admin, {
       id: ids.cert,
-      name: ids.cert,
-      common_name: 'fz.example.com',
-      issuer_id: ids.issuer,
-      profile_id: ids.profile,
-      agent_id: ids.agent,
+      commonName: 'fz.example.com',
+      issuerId: ids.issuer,
+      profileId: ids.profile,
+      agentId: ids.agent,
     });
-    expect(cert.status).toBe(201);
     const ssl = new OpensslDir();
     seeds = [
       ssl.csr('a', EC_P256, '/CN=fz.example.com', ['subjectAltName=DNS:a.fz.example.com,IP:10.1.2.3']),
@@ -60,14 +58,7 @@ describe('CSR fuzz at the HTTP layer', () => {
   });
 
   it('answers 10,000 mutated CSRs with 4xx (or 201 for an intact one), never 5xx', async () => {
-    const job = await t.ds.transaction((m) =>
-      t.app.get(JobFactory).create(m, { type: 'Issuance', certificateId: ids.cert }),
-    );
-    await t.app.get(JobRunner).run(job.id);
-    await eventually(async () => {
-      const rows: { status: string }[] = await t.ds.query(`SELECT status FROM jobs WHERE id = $1`, [job.id]);
-      return rows[0]?.status === 'AwaitingCSR' ? true : undefined;
-    });
+    await awaitJobStatus(t, await runNewJob(t, ids.cert, 'Issuance'), 'AwaitingCSR');
 
     const seed = 0xc5_f022;
     const rand = prng(seed);

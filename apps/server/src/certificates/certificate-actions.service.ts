@@ -57,7 +57,7 @@ export class CertificateActionsService {
   async renew(actor: Principal, id: string): Promise<CertificateJobDto> {
     checkPathId(id);
     const { job, dto } = await this.requestRenewal(actor, id);
-    if (job.created) await this.dispatcher.enqueue([{ id: job.id, attempts: job.attempts }]);
+    if (job.created && job.status === 'Pending') await this.dispatcher.enqueue([{ id: job.id, attempts: job.attempts }]);
     return dto;
   }
 
@@ -74,7 +74,7 @@ export class CertificateActionsService {
       try {
         const { job } = await this.requestRenewal(actor, id);
         jobIds.push(job.id);
-        if (job.created) created.push(job);
+        if (job.created && job.status === 'Pending') created.push(job);
       } catch (e) {
         failed.push({ certificate_id: id, error: errorText(e) });
       }
@@ -185,7 +185,12 @@ export class CertificateActionsService {
       }
       const issued = (await this.actions.latestVersion(id, m)) !== null;
       const type = issued ? 'Renewal' : 'Issuance';
-      const job = await this.jobFactory.create(m, { type, certificateId: id, agentId: cert.agent_id });
+      const job = await this.jobFactory.create(m, {
+        type,
+        certificateId: id,
+        agentId: cert.agent_id,
+        requestedBy: { actorId: actor.actorId, actorType: actor.actorType },
+      });
       if (job.created) {
         // A never-issued certificate stays Pending: there is nothing in service to renew.
         if (issued && cert.status !== CertificateStatus.RenewalInProgress) {

@@ -124,4 +124,46 @@ describe('POST /api/v1/certificates/{id}/revoke', () => {
         .status,
     ).toBe(403);
   });
+  it('leaves one owner notification per revoked certificate and serial, however often it is revoked', async () => {
+    interface NotificationRow {
+      certificate_id: string;
+      type: string;
+      channel: string;
+      recipient: string;
+      severity: string;
+      status: string;
+      dedup_key: string;
+      message: string;
+    }
+    const notifications = (ids: string[]) =>
+      t.ds.query<NotificationRow[]>(
+        `SELECT certificate_id, type, channel, recipient, severity, status, dedup_key, message
+           FROM notification_events WHERE certificate_id = ANY($1) ORDER BY certificate_id`,
+        [ids],
+      );
+    expect(await notifications([issued])).toEqual([
+      {
+        certificate_id: issued,
+        type: 'Revocation',
+        channel: 'Email',
+        recipient: '',
+        severity: 'warning',
+        status: 'pending',
+        dedup_key: `revoked:${issued}:${serial}`,
+        message: expect.stringContaining('keyCompromise'),
+      },
+    ]);
+    // Even when the status guard is bypassed (status put back by hand), the dedup key holds.
+    await t.ds.query(`UPDATE managed_certificates SET status = 'Active' WHERE id = $1`, [issued]);
+    expect((await revoke(issued, { reason: 'superseded' })).status).toBe(200);
+    expect(await notifications([issued])).toHaveLength(1);
+    // Bulk: one per revoked certificate, to the owner; none for the one that failed.
+    const bulk = ['a', 'b', 'c'].map((n) => `mc-bulk-${n}-${tag}`);
+    const rows = await notifications(bulk);
+    expect(rows.map((r) => [r.certificate_id, r.recipient, r.type])).toEqual([
+      [bulk[0], `bulk-${tag}@example.com`, 'Revocation'],
+      [bulk[1], `bulk-${tag}@example.com`, 'Revocation'],
+    ]);
+    expect(rows[0].dedup_key).toMatch(new RegExp(`^revoked:${bulk[0]}:6a[0-9a-f]{20}$`));
+  });
 });

@@ -61,34 +61,6 @@ export class RevocationRepository {
     return rows.length === 1;
   }
 
-  /** Live, unrevoked certificates matching every given filter (ids only), capped. */
-  async matchBulk(
-    m: EntityManager,
-    f: { profile_id?: string; owner_id?: string; agent_id?: string; issuer_id?: string; certificate_ids?: string[] },
-    cap: number,
-  ): Promise<string[]> {
-    const rows: { id: string }[] = await m.query(
-      `SELECT id FROM managed_certificates
-        WHERE archived_at IS NULL AND status <> 'Revoked'
-          AND ($1::text IS NULL OR profile_id = $1)
-          AND ($2::text IS NULL OR owner_id = $2)
-          AND ($3::text IS NULL OR agent_id = $3)
-          AND ($4::text IS NULL OR issuer_id = $4)
-          AND ($5::text[] IS NULL OR id = ANY($5))
-        ORDER BY id
-        LIMIT $6`,
-      [
-        f.profile_id ?? null,
-        f.owner_id ?? null,
-        f.agent_id ?? null,
-        f.issuer_id ?? null,
-        f.certificate_ids ?? null,
-        cap,
-      ],
-    );
-    return rows.map((r) => r.id);
-  }
-
   async markRevoked(m: EntityManager, certificateId: string): Promise<void> {
     await m.query(`UPDATE managed_certificates SET status = 'Revoked', updated_at = now() WHERE id = $1`, [
       certificateId,

@@ -105,6 +105,21 @@ export class RevocationService {
           issuer_id: cert.issuer_id,
           already_recorded: !recorded,
         });
+        // The owner's notification, once per certificate and serial (the dedup key).
+        await m.query(
+          `INSERT INTO notification_events
+                  (id, type, certificate_id, channel, recipient, message, severity, status, dedup_key)
+           SELECT $1, 'Revocation', c.id, 'Email', COALESCE(o.email, ''), $3, 'warning', 'pending', $4
+             FROM managed_certificates c LEFT JOIN owners o ON o.id = c.owner_id
+            WHERE c.id = $2
+           ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
+          [
+            newId(IdPrefix.Notification),
+            id,
+            `Certificate ${cert.name} (${id}, CN ${cert.common_name}) was revoked: ${reason} (serial ${version.serial_number.toLowerCase()})`,
+            `revoked:${id}:${version.serial_number.toLowerCase()}`,
+          ],
+        );
       }
       const dto = await this.certs.findDto(id, m);
       if (!dto) throw notFound('certificate', id);

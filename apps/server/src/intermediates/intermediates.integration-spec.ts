@@ -1,25 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
 import {
+  awaitJobStatus,
+  certificateVersions,
+  createCertificate,
+  createLocalCaIssuer,
+  createProfile,
+  firstCertificatePem,
+  ISSUING_ENV,
+  runNewJob,
+} from '../../../../test/integration/issued-certificates';
+import {
   createPrivateDatabase,
   createTestApp,
-  eventually,
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
 import { CaStore } from '../ca/ca-store';
-import { JobRunner } from '../jobs/job-engine';
-import { JobFactory } from '../jobs/job-factory';
-
-const KEY = 'intermediates-test-encryption-key-0123456789abcdef';
-
-interface VersionRow {
-  id: string;
-  serial_number: string;
-  pem_chain: string;
-  ca_id: string;
-  created_at: Date;
-}
 
 interface CaBody {
   id: string;
@@ -35,14 +32,9 @@ interface CaBody {
   certificates_active: number;
 }
 
-const firstPem = (pem: string): string => {
-  const m = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/.exec(pem);
-  if (!m) throw new Error('no certificate in PEM');
-  return m[0].endsWith('\n') ? m[0] : `${m[0]}\n`;
-};
 const derOf = (pem: string): Buffer =>
   Buffer.from(
-    firstPem(pem)
+    firstCertificatePem(pem)
       .replace(/-----[A-Z ]+-----/g, '')
       .replace(/\s+/g, ''),
     'base64',
@@ -72,33 +64,25 @@ describe('CA hierarchy: intermediates API, CA certificate download, drain-first 
       t.http.post(`/api/v1/intermediates/${id}/retire`).set('Authorization', key).send(body),
   };
 
-  async function newCertificate(id: string, commonName: string, sans: string[] = []): Promise<void> {
-    const res = await t.http
-      .post('/api/v1/certificates')
-      .set('Authorization', admin)
-      .send({ id, name: id, common_name: commonName, sans, issuer_id: issuerId, profile_id: `prof-hier-${tag}` });
-    expect(res.status).toBe(201);
-  }
+  const newCertificate = (id: string, commonName: string, sans?: string[]): Promise<void> =>
+    createCertificate(t, admin, { id, commonName, sans, issuerId, profileId: `prof-hier-${tag}` });
 
   /** Runs an issuance/renewal job to its end; returns its final row. */
-  async function runJob(certificateId: string, type: 'Issuance' | 'Renewal') {
-    const job = await t.ds.transaction((m) => t.app.get(JobFactory).create(m, { type, certificateId }));
-    await t.app.get(JobRunner).run(job.id);
-    return eventually(async () => {
-      const rows: { status: string; last_error: string | null }[] = await t.ds.query(
-        `SELECT status, last_error FROM jobs WHERE id = $1`,
-        [job.id],
-      );
-      return rows[0] && ['Completed', 'Failed'].includes(rows[0].status) ? rows[0] : undefined;
-    });
-  }
+  const runJob = async (certificateId: string, type: 'Issuance' | 'Renewal') =>
+    awaitJobStatus(t, await runNewJob(t, certificateId, type), ['Completed', 'Failed']);
 
-  const versions = (certId: string): Promise<VersionRow[]> =>
-    t.ds.query(
-      `SELECT id, serial_number, pem_chain, ca_id, created_at FROM certificate_versions
-        WHERE certificate_id = $1 ORDER BY created_at, id`,
-      [certId],
-    );
+  const versions = (certId: string) => certificateVersions(t, certId);
+
+  /** GET of a binary body (a DER certificate), as a Buffer. */
+  const getDer = (path: string) =>
+    t.http
+      .get(path)
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      });
 
   const auditRows = (
     action: string,
@@ -111,26 +95,13 @@ describe('CA hierarchy: intermediates API, CA certificate download, drain-first 
 
   beforeAll(async () => {
     db = await createPrivateDatabase(`hier_${tag}`);
-    t = await createTestApp({ ...db.env, CERTCTL_CONFIG_ENCRYPTION_KEY: KEY, CERTCTL_KEYGEN_MODE: 'server' });
+    t = await createTestApp({ ...db.env, ...ISSUING_ENV });
     admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
     operator = `Bearer ${(await t.mintKey(['operator'])).key}`;
     viewer = `Bearer ${(await t.mintKey(['viewer'])).key}`;
-    const issuer = await t.http
-      .post('/api/v1/issuers')
-      .set('Authorization', admin)
-      .send({ id: issuerId, name: `Hier ${tag}`, type: 'LocalCA', config: { ca_common_name: `Hier Root ${tag}` } });
-    expect(issuer.status).toBe(201);
+    await createLocalCaIssuer(t, admin, issuerId);
     // No SAN rules: any name passes the profile, so a refusal below comes from the CA's name constraints.
-    const profile = await t.http
-      .post('/api/v1/profiles')
-      .set('Authorization', admin)
-      .send({
-        id: `prof-hier-${tag}`,
-        name: `Hier ${tag}`,
-        allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-        max_ttl_seconds: 30 * 86_400,
-      });
-    expect(profile.status).toBe(201);
+    await createProfile(t, admin, `prof-hier-${tag}`, null, 30 * 86_400);
   });
   afterAll(async () => {
     await t.close();
@@ -331,12 +302,12 @@ describe('CA hierarchy: intermediates API, CA certificate download, drain-first 
 
       ossl.write('root.pem', root.cert_pem);
       ossl.write('intermediates.pem', issuing.cert_pem + policy.cert_pem);
-      ossl.write('leaf.pem', firstPem(v.pem_chain));
+      ossl.write('leaf.pem', firstCertificatePem(v.pem_chain));
       expect(ossl.ok(['verify', '-CAfile', 'root.pem', '-untrusted', 'intermediates.pem', 'leaf.pem'])).toContain(
         'leaf.pem: OK',
       );
       // The chain stored with the leaf is what -untrusted needs (issuing, then policy).
-      ossl.write('served-chain.pem', v.pem_chain.slice(firstPem(v.pem_chain).length));
+      ossl.write('served-chain.pem', v.pem_chain.slice(firstCertificatePem(v.pem_chain).length));
       expect(ossl.ok(['verify', '-CAfile', 'root.pem', '-untrusted', 'served-chain.pem', 'leaf.pem'])).toContain('OK');
       // Without the intermediates the leaf does not verify: the check can fail.
       expect(ossl.run(['verify', '-CAfile', 'root.pem', 'leaf.pem']).status).not.toBe(0);
@@ -350,14 +321,7 @@ describe('CA hierarchy: intermediates API, CA certificate download, drain-first 
       const url = new URL(m?.[1] ?? '');
       expect(url.pathname).toBe(`/.well-known/pki/ca/${issuing.id}.crt`);
       expect(issuing.ca_issuers_url).toBe(url.href);
-      const res = await t.http
-        .get(url.pathname)
-        .buffer(true)
-        .parse((r, cb) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => cb(null, Buffer.concat(chunks)));
-        });
+      const res = await getDer(url.pathname);
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('application/pkix-cert');
       expect(Buffer.compare(res.body as Buffer, derOf(issuing.cert_pem))).toBe(0);
@@ -370,14 +334,7 @@ describe('CA hierarchy: intermediates API, CA certificate download, drain-first 
       expect(again.status).toBe(304);
 
       // The issuer id names the top CA; unknown ids are 404.
-      const top = await t.http
-        .get(`/.well-known/pki/ca/${issuerId}.crt`)
-        .buffer(true)
-        .parse((r, cb) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => cb(null, Buffer.concat(chunks)));
-        });
+      const top = await getDer(`/.well-known/pki/ca/${issuerId}.crt`);
       expect(top.status).toBe(200);
       expect(Buffer.compare(top.body as Buffer, derOf(root.cert_pem))).toBe(0);
       expect((await t.http.get('/.well-known/pki/ca/iss-nope.crt')).status).toBe(404);
@@ -447,7 +404,7 @@ describe('CA hierarchy: intermediates API, CA certificate download, drain-first 
       expect(v[1].ca_id).toBe(policy.id);
       ossl.write('root.pem', root.cert_pem);
       ossl.write('policy-only.pem', policy.cert_pem);
-      ossl.write('leaf2.pem', firstPem(v[1].pem_chain));
+      ossl.write('leaf2.pem', firstCertificatePem(v[1].pem_chain));
       expect(ossl.ok(['verify', '-CAfile', 'root.pem', '-untrusted', 'policy-only.pem', 'leaf2.pem'])).toContain('OK');
     });
 

@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
+import { EC_P256, OpensslDir, RSA_2048 } from '../../../../libs/pki/src/keys/testing';
+import {
+  awaitJobStatus,
+  certificateVersions,
+  createCertificate,
+  createLocalCaIssuer,
+  createProfile,
+  ISSUING_ENV,
+  newJob,
+  runNewJob,
+  SEALING_ENV,
+} from '../../../../test/integration/issued-certificates';
 import {
   createPrivateDatabase,
   createTestApp,
@@ -9,115 +20,78 @@ import {
 } from '../../../../test/integration/test-app';
 import { SYSTEM_ACTOR } from '../audit/audit.repository';
 import { JobRunner } from '../jobs/job-engine';
-import { JobFactory } from '../jobs/job-factory';
 import { IssuanceService } from './issuance.service';
-
-const KEY = 'issuance-test-encryption-key-0123456789abcdef';
-
-interface VersionRow {
-  id: string;
-  serial_number: string;
-  pem_chain: string;
-  csr_pem: string | null;
-  sealed_private_key: Buffer | null;
-  ca_id: string | null;
-  issuer_id: string | null;
-  job_id: string;
-  key_algorithm: string;
-  key_size: number;
-  not_after: Date;
-}
 
 /** Issuer + profile + agent + target + certificate, through the API where the API has it. */
 async function fixture(t: TestApp, admin: string, tag: string) {
-  const issuer = await t.http
-    .post('/api/v1/issuers')
-    .set('Authorization', admin)
-    .send({
-      id: `iss-life-${tag}`,
-      name: `Life ${tag}`,
-      type: 'LocalCA',
-      config: { ca_common_name: `Life CA ${tag}` },
-    });
-  expect(issuer.status).toBe(201);
-  const profile = await t.http
-    .post('/api/v1/profiles')
-    .set('Authorization', admin)
-    .send({
-      id: `prof-life-${tag}`,
-      name: `Life ${tag}`,
-      allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-      max_ttl_seconds: 30 * 86_400,
-      san_rules: { permitted_dns_patterns: ['*.life.example.com', 'life.example.com'] },
-    });
-  expect(profile.status).toBe(201);
-  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-life-${tag}`]);
-  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
-    `t-life-${tag}`,
-    `ag-life-${tag}`,
-  ]);
-  const cert = await t.http
-    .post('/api/v1/certificates')
-    .set('Authorization', admin)
-    .send({
-      id: `mc-life-${tag}`,
-      name: `life ${tag}`,
-      common_name: 'life.example.com',
-      sans: ['api.life.example.com'],
-      issuer_id: `iss-life-${tag}`,
-      profile_id: `prof-life-${tag}`,
-      agent_id: `ag-life-${tag}`,
-      target_ids: [`t-life-${tag}`],
-    });
-  expect(cert.status).toBe(201);
-  return {
+  const f = {
     certId: `mc-life-${tag}`,
     issuerId: `iss-life-${tag}`,
+    profileId: `prof-life-${tag}`,
     agentId: `ag-life-${tag}`,
     targetId: `t-life-${tag}`,
   };
+  await createLocalCaIssuer(t, admin, f.issuerId);
+  await createProfile(t, admin, f.profileId, 'life.example.com', 30 * 86_400);
+  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [f.agentId]);
+  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
+    f.targetId,
+    f.agentId,
+  ]);
+  await createCertificate(t, admin, {
+    id: f.certId,
+    commonName: 'life.example.com',
+    sans: ['api.life.example.com'],
+    issuerId: f.issuerId,
+    profileId: f.profileId,
+    agentId: f.agentId,
+    targetIds: [f.targetId],
+  });
+  return f;
 }
 
-async function newJob(t: TestApp, certificateId: string, type: 'Issuance' | 'Renewal'): Promise<string> {
-  const created = await t.ds.transaction((m) => t.app.get(JobFactory).create(m, { type, certificateId }));
-  return created.id;
+interface Suite {
+  t: TestApp;
+  admin: string;
+  f: Awaited<ReturnType<typeof fixture>>;
+  ossl: OpensslDir;
 }
 
-const versions = (t: TestApp, certId: string): Promise<VersionRow[]> =>
-  t.ds.query(`SELECT * FROM certificate_versions WHERE certificate_id = $1 ORDER BY created_at`, [certId]);
-
-describe('issuance lifecycle, server keygen mode (Local CA)', () => {
-  let db: PrivateDatabase;
-  let t: TestApp;
-  let admin: string;
-  let f: Awaited<ReturnType<typeof fixture>>;
+/**
+ * A private database and an app with `env` for the enclosing describe block, an admin key,
+ * the fixture and an openssl directory (filled in by its beforeAll, removed by its afterAll).
+ */
+function lifecycleSuite(dbPrefix: string, env: Record<string, string>): Suite {
   const tag = randomBytes(3).toString('hex');
-  const ossl = new OpensslDir();
-
+  const s = { ossl: new OpensslDir() } as Suite;
+  let db: PrivateDatabase;
   beforeAll(async () => {
-    db = await createPrivateDatabase(`issue_srv_${tag}`);
-    t = await createTestApp({ ...db.env, CERTCTL_CONFIG_ENCRYPTION_KEY: KEY, CERTCTL_KEYGEN_MODE: 'server' });
-    admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-    f = await fixture(t, admin, tag);
+    db = await createPrivateDatabase(`${dbPrefix}_${tag}`);
+    s.t = await createTestApp({ ...db.env, ...env });
+    s.admin = `Bearer ${(await s.t.mintKey(['admin'])).key}`;
+    s.f = await fixture(s.t, s.admin, tag);
   });
   afterAll(async () => {
-    await t.close();
-    await db.drop();
-    ossl.remove();
+    await s.t?.close();
+    await db?.drop();
+    s.ossl.remove();
   });
+  return s;
+}
+
+describe('issuance lifecycle, server keygen mode (Local CA)', () => {
+  const s = lifecycleSuite('issue_srv', ISSUING_ENV);
 
   it('issues once per job, even when the job message is delivered several times', async () => {
+    const { t, f } = s;
     const jobId = await newJob(t, f.certId, 'Issuance');
     const runner = t.app.get(JobRunner);
     const outcomes = await Promise.all([runner.run(jobId), runner.run(jobId), runner.run(jobId)]);
     expect(outcomes.filter((o) => o === 'Completed').length).toBeLessThanOrEqual(1);
-    const job = await eventually(async () => {
-      const rows: { status: string }[] = await t.ds.query(`SELECT status FROM jobs WHERE id = $1`, [jobId]);
-      return rows[0]?.status === 'Completed' ? rows[0] : undefined;
-    });
+    const job = await awaitJobStatus(t, jobId, 'Completed');
     expect(job.status).toBe('Completed');
     expect(await runner.run(jobId)).toBe('not-claimed');
-    const v = await versions(t, f.certId);
+    const v = await certificateVersions(t, f.certId);
     expect(v).toHaveLength(1);
     expect(v[0].job_id).toBe(jobId);
     expect(v[0].sealed_private_key).not.toBeNull();
@@ -126,7 +100,8 @@ describe('issuance lifecycle, server keygen mode (Local CA)', () => {
   });
 
   it('issues a certificate openssl verifies against the generated root, with the profile applied', async () => {
-    const [v] = await versions(t, f.certId);
+    const { t, f, ossl } = s;
+    const [v] = await certificateVersions(t, f.certId);
     const cas: { cert_pem: string; parent_id: string | null; id: string }[] = await t.ds.query(
       `SELECT id, cert_pem, parent_id FROM issuer_cas WHERE issuer_id = $1`,
       [f.issuerId],
@@ -145,12 +120,13 @@ describe('issuance lifecycle, server keygen mode (Local CA)', () => {
     expect(lifetime).toBeLessThanOrEqual(30 * 86_400_000 + 120_000);
     expect(lifetime).toBeGreaterThan(29 * 86_400_000);
 
-    const cert = await t.http.get(`/api/v1/certificates/${f.certId}`).set('Authorization', admin);
+    const cert = await t.http.get(`/api/v1/certificates/${f.certId}`).set('Authorization', s.admin);
     expect(cert.body.status).toBe('Active');
     expect(new Date(cert.body.expires_at).getTime()).toBe(v.not_after.getTime());
   });
 
   it('creates one Pending deployment job per mapped target, routed to the target agent, never claimed by the server', async () => {
+    const { t, f } = s;
     const jobs: { id: string; status: string; agent_id: string; target_id: string }[] = await t.ds.query(
       `SELECT id, status, agent_id, target_id FROM jobs WHERE certificate_id = $1 AND type = 'Deployment'`,
       [f.certId],
@@ -160,7 +136,8 @@ describe('issuance lifecycle, server keygen mode (Local CA)', () => {
   });
 
   it('audits the issuance with serial, CA and job', async () => {
-    const [v] = await versions(t, f.certId);
+    const { t, f } = s;
+    const [v] = await certificateVersions(t, f.certId);
     const rows: { actor: string; details: Record<string, unknown> }[] = await t.ds.query(
       `SELECT actor, details FROM audit_events WHERE action = 'certificate_issued' AND resource_id = $1`,
       [f.certId],
@@ -170,10 +147,10 @@ describe('issuance lifecycle, server keygen mode (Local CA)', () => {
   });
 
   it('renews with a new key and serial; the old version stays', async () => {
-    const jobId = await newJob(t, f.certId, 'Renewal');
-    await t.app.get(JobRunner).run(jobId);
+    const { t, f } = s;
+    const jobId = await runNewJob(t, f.certId, 'Renewal');
     const v = await eventually(async () => {
-      const rows = await versions(t, f.certId);
+      const rows = await certificateVersions(t, f.certId);
       return rows.length === 2 ? rows : undefined;
     });
     expect(v[1].serial_number).not.toBe(v[0].serial_number);
@@ -186,20 +163,13 @@ describe('issuance lifecycle, server keygen mode (Local CA)', () => {
   });
 
   it('fails the job for good, and the certificate, when the profile refuses the names', async () => {
+    const { t, f } = s;
     await t.ds.query(`UPDATE managed_certificates SET sans = '{evil.example.org}' WHERE id = $1`, [f.certId]);
-    const jobId = await newJob(t, f.certId, 'Renewal');
-    await t.app.get(JobRunner).run(jobId);
-    const job = await eventually(async () => {
-      const rows: { status: string; last_error: string; attempts: number; max_attempts: number }[] = await t.ds.query(
-        `SELECT status, last_error, attempts, max_attempts FROM jobs WHERE id = $1`,
-        [jobId],
-      );
-      return rows[0]?.status === 'Failed' ? rows[0] : undefined;
-    });
+    const job = await awaitJobStatus(t, await runNewJob(t, f.certId, 'Renewal'), 'Failed');
     expect(job.last_error).toContain('profile.san_rules');
     expect(job.last_error).toContain('evil.example.org');
     expect(job.attempts).toBe(job.max_attempts);
-    expect((await versions(t, f.certId)).length).toBe(2);
+    expect((await certificateVersions(t, f.certId)).length).toBe(2);
     const rows: { status: string }[] = await t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [
       f.certId,
     ]);
@@ -209,71 +179,33 @@ describe('issuance lifecycle, server keygen mode (Local CA)', () => {
 });
 
 describe('issuance lifecycle, agent keygen mode', () => {
-  let db: PrivateDatabase;
-  let t: TestApp;
-  let admin: string;
-  let f: Awaited<ReturnType<typeof fixture>>;
-  const tag = randomBytes(3).toString('hex');
-  const ossl = new OpensslDir();
-
-  beforeAll(async () => {
-    db = await createPrivateDatabase(`issue_agent_${tag}`);
-    t = await createTestApp({ ...db.env, CERTCTL_CONFIG_ENCRYPTION_KEY: KEY });
-    admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-    f = await fixture(t, admin, tag);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-    ossl.remove();
-  });
-
-  const csr = (name: string, keyArgs: string[]) => {
-    ossl.ok([
-      'req',
-      '-new',
-      '-nodes',
-      ...keyArgs,
-      '-keyout',
-      `${name}.key`,
-      '-subj',
-      '/CN=ignored.example',
-      '-out',
-      `${name}.csr`,
-    ]);
-    return ossl.read(`${name}.csr`).toString('utf8');
-  };
+  const s = lifecycleSuite('issue_agent', SEALING_ENV);
+  const csr = (name: string, keyArgs: string[]) => s.ossl.csr(name, keyArgs, '/CN=ignored.example');
 
   it('waits for the agent CSR; the issued certificate carries the CSR key and the certificate names', async () => {
-    const jobId = await newJob(t, f.certId, 'Issuance');
-    await t.app.get(JobRunner).run(jobId);
-    const job = await eventually(async () => {
-      const rows: { status: string; agent_id: string }[] = await t.ds.query(
-        `SELECT status, agent_id FROM jobs WHERE id = $1`,
-        [jobId],
-      );
-      return rows[0]?.status === 'AwaitingCSR' ? rows[0] : undefined;
-    });
+    const { t, f, ossl } = s;
+    const jobId = await runNewJob(t, f.certId, 'Issuance');
+    const job = await awaitJobStatus(t, jobId, 'AwaitingCSR');
     expect(job.agent_id).toBe(f.agentId);
     // A second delivery of the message finds nothing to claim.
     expect(await t.app.get(JobRunner).run(jobId)).toBe('not-claimed');
 
     const svc = t.app.get(IssuanceService);
     await expect(
-      svc.submitCsr(SYSTEM_ACTOR as never, { agentId: 'ag-other', certificateId: f.certId, csrPem: csr('a', EC) }),
+      svc.submitCsr(SYSTEM_ACTOR as never, { agentId: 'ag-other', certificateId: f.certId, csrPem: csr('a', EC_P256) }),
     ).rejects.toThrow(/no job .* waiting for a CSR from agent ag-other/);
 
     const issued = await svc.submitCsr(SYSTEM_ACTOR as never, {
       agentId: f.agentId,
       certificateId: f.certId,
-      csrPem: csr('b', EC),
+      csrPem: csr('b', EC_P256),
     });
     ossl.write('b.crt', issued.certificate_pem);
     const certKey = ossl.ok(['x509', '-in', 'b.crt', '-noout', '-pubkey']);
     const csrKey = ossl.ok(['pkey', '-in', 'b.key', '-pubout']);
     expect(certKey).toBe(csrKey);
     expect(ossl.ok(['x509', '-in', 'b.crt', '-noout', '-subject'])).toContain('life.example.com');
-    const v = await versions(t, f.certId);
+    const v = await certificateVersions(t, f.certId);
     expect(v).toHaveLength(1);
     expect(v[0].sealed_private_key).toBeNull();
     expect(v[0].csr_pem).toContain('BEGIN CERTIFICATE REQUEST');
@@ -282,23 +214,18 @@ describe('issuance lifecycle, agent keygen mode', () => {
   });
 
   it('refuses a CSR whose key the profile does not allow, names the rule, and records nothing', async () => {
-    const jobId = await newJob(t, f.certId, 'Renewal');
-    await t.app.get(JobRunner).run(jobId);
-    await eventually(async () => {
-      const rows: { status: string }[] = await t.ds.query(`SELECT status FROM jobs WHERE id = $1`, [jobId]);
-      return rows[0]?.status === 'AwaitingCSR' ? true : undefined;
-    });
+    const { t, f } = s;
+    const jobId = await runNewJob(t, f.certId, 'Renewal');
+    await awaitJobStatus(t, jobId, 'AwaitingCSR');
     await expect(
       t.app.get(IssuanceService).submitCsr(SYSTEM_ACTOR as never, {
         agentId: f.agentId,
         certificateId: f.certId,
-        csrPem: csr('rsa', ['-newkey', 'rsa:2048']),
+        csrPem: csr('rsa', RSA_2048),
       }),
     ).rejects.toThrow(/profile\.allowed_key_algorithms/);
-    expect(await versions(t, f.certId)).toHaveLength(1);
+    expect(await certificateVersions(t, f.certId)).toHaveLength(1);
     const rows: { status: string }[] = await t.ds.query(`SELECT status FROM jobs WHERE id = $1`, [jobId]);
     expect(rows[0].status).toBe('Failed');
   });
 });
-
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];

@@ -137,4 +137,86 @@ describe('job engine: claim, dispatch, retry, timeouts', () => {
     await new Promise((r) => setTimeout(r, 600));
     expect(calls.get(id('stale-appr'))).toBeUndefined();
   });
+  describe('Running too long', () => {
+    const cert = () => `mc-jeng-${tag}`;
+    const running = async (n: string, type: JobType, startedAgo: string, maxAttempts = 3) => {
+      await t.ds.query(
+        `INSERT INTO jobs (id, type, status, certificate_id, agent_id, attempts, max_attempts, started_at)
+         VALUES ($1, $2, 'Running', $3, $4, 1, $5, now() - $6::interval)`,
+        [id(n), type, cert(), type === 'Deployment' ? `ag-gone-${tag}` : null, maxAttempts, startedAgo],
+      );
+    };
+    const version = (n: string, jobId: string) =>
+      t.ds.query(
+        `INSERT INTO certificate_versions (id, certificate_id, serial_number, fingerprint_sha256, pem_chain,
+                                           not_before, not_after, job_id)
+         VALUES ($1, $2, $3, 'ab', 'PEM', now(), now() + interval '30 days', $4)`,
+        [`cv-jeng-${n}-${tag}`, cert(), randomBytes(8).toString('hex'), jobId],
+      );
+    const audits = (jobId: string) =>
+      t.ds.query<{ action: string; actor: string; details: Record<string, unknown> }[]>(
+        `SELECT action, actor, details FROM audit_events WHERE resource_type = 'job' AND resource_id = $1`,
+        [jobId],
+      );
+
+    beforeAll(async () => {
+      await t.ds.query(
+        `INSERT INTO managed_certificates (id, name, common_name, status) VALUES ($1, $1, 'jeng.example.com', 'Active')`,
+        [cert()],
+      );
+      await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-gone-${tag}`]);
+    });
+
+    it('fails a deployment whose agent went away, and the retry loop requeues it', async () => {
+      await running('dead-agent', 'Deployment', '2 hours');
+      await running('fresh', 'Deployment', '5 minutes');
+      await eventually(async () => ((await row('dead-agent')).status === 'Failed' ? true : undefined));
+      const failed = await row('dead-agent');
+      expect(failed.last_error).toBe(
+        `timed out: Running for more than 1h with no status from agent ag-gone-${tag} (presumed gone)`,
+      );
+      expect(failed.attempts).toBe(1);
+      expect(await audits(id('dead-agent'))).toEqual([
+        {
+          action: 'job_timed_out',
+          actor: 'system',
+          details: expect.objectContaining({ from_status: 'Running', to_status: 'Failed', retried: true }),
+        },
+      ]);
+      // A run well inside the timeout is left alone.
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await row('fresh')).status).toBe('Running');
+      // Backoff over: the retry loop makes it Pending again for an agent to claim.
+      await t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = $1`, [id('dead-agent')]);
+      await eventually(async () => ((await row('dead-agent')).status === 'Pending' ? true : undefined));
+    });
+
+    it('fails a stalled issuance for good when no attempts are left', async () => {
+      await running('dead-server', 'Renewal', '3 hours', 1);
+      await eventually(async () => ((await row('dead-server')).status === 'Failed' ? true : undefined));
+      expect((await row('dead-server')).last_error).toContain('without finishing');
+      await t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = $1`, [id('dead-server')]);
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await row('dead-server')).status).toBe('Failed');
+      expect((await audits(id('dead-server')))[0].details).toMatchObject({ retried: false });
+    });
+
+    it('completes a stalled issuance whose certificate was recorded instead of issuing it again', async () => {
+      await running('recorded', 'Issuance', '2 hours');
+      await version('recorded', id('recorded'));
+      await eventually(async () => ((await row('recorded')).status === 'Completed' ? true : undefined));
+      expect((await row('recorded')).last_error).toBeNull();
+      expect((await audits(id('recorded'))).map((a) => a.action)).toEqual(['job_completed_after_timeout']);
+      expect(calls.get(id('recorded'))).toBeUndefined();
+    });
+
+    it('completes a retried job that had recorded its certificate without running the handler', async () => {
+      await insert('rerun', 'Issuance', 'Pending');
+      await t.ds.query(`UPDATE jobs SET certificate_id = $2 WHERE id = $1`, [id('rerun'), cert()]);
+      await version('rerun', id('rerun'));
+      expect(await t.app.get(JobRunner).run(id('rerun'))).toBe('Completed');
+      expect(calls.get(id('rerun'))).toBeUndefined();
+      expect(await row('rerun')).toMatchObject({ status: 'Completed', attempts: 1 });
+    });
+  });
 });

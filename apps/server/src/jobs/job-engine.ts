@@ -52,14 +52,15 @@ export class JobDispatcher {
    * ignores an id it still holds, so a retried job needs a new one (and duplicates of the
    * same attempt collapse into one message).
    */
-  async enqueue(jobs: { id: string; attempts?: number }[]): Promise<void> {
+  async enqueue(jobs: { id: string; attempts?: number; reason?: string }[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
       await this.queue.addBulk(
         jobs.map((j) => ({
           name: JobName.RunJob,
           data: { job_id: j.id } satisfies RunJobPayload,
-          opts: { jobId: `${j.id}-a${j.attempts ?? 0}`, attempts: 1 },
+          // `reason` keeps a release (e.g. an approval) apart from an earlier message of the same attempt.
+          opts: { jobId: `${j.id}-a${j.attempts ?? 0}${j.reason ? `-${j.reason}` : ''}`, attempts: 1 },
         })),
       );
     } catch (e) {
@@ -98,6 +99,13 @@ export class JobRunner extends WorkerHost implements OnApplicationBootstrap {
   async run(jobId: string): Promise<string> {
     const job = await this.repo.claim(jobId);
     if (!job) return 'not-claimed';
+    if ((job.type === 'Issuance' || job.type === 'Renewal') && (await this.repo.recordedVersionId(job.id))) {
+      // An earlier run recorded the certificate, then failed or died before finishing (say,
+      // timed out as Running and retried): it is done; running it again would issue twice.
+      this.logger.warn(`job ${job.id} already recorded its certificate version: completing it without a new issuance`);
+      await this.repo.finish(job.id, 'Completed');
+      return 'Completed';
+    }
     const handler = this.handlers.get(job.type);
     if (!handler) {
       await this.repo.finish(job.id, 'Failed', `no handler for ${job.type} jobs in this server`, false);
@@ -123,7 +131,7 @@ export class JobRunner extends WorkerHost implements OnApplicationBootstrap {
   }
 }
 
-/** The engine's loops: re-enqueue due jobs, retry failures, reap stalled waits. */
+/** The engine's loops: re-enqueue due jobs, retry failures, time out stalled waits and runs. */
 @Injectable()
 export class JobLoops implements OnModuleInit {
   private readonly logger = new Logger(JobLoops.name);
@@ -160,8 +168,24 @@ export class JobLoops implements OnModuleInit {
       everyMs: c.timeoutIntervalMs,
       maxRunMs: Math.max(c.timeoutIntervalMs * 2, 60_000),
       run: async () => {
-        const reaped = await this.repo.reapTimeouts(c.awaitingCsrTimeoutMs, c.awaitingApprovalTimeoutMs);
-        if (reaped.length) this.logger.warn(`timed out ${reaped.length} waiting job(s)`);
+        const reaped = await this.repo.reapTimeouts({
+          awaitingCsrMs: c.awaitingCsrTimeoutMs,
+          awaitingApprovalMs: c.awaitingApprovalTimeoutMs,
+          runningMs: c.runningTimeoutMs,
+          limit: c.claimLimit,
+        });
+        const completed = reaped.filter((r) => r.status === 'Completed');
+        const failed = reaped.filter((r) => r.status === 'Failed');
+        if (failed.length) {
+          this.logger.warn(`timed out ${failed.length} stalled job(s): ${failed.map((r) => r.id).join(', ')}`);
+        }
+        if (completed.length) {
+          this.logger.warn(
+            `completed ${completed.length} job(s) left Running after their certificate was recorded: ${completed
+              .map((r) => r.id)
+              .join(', ')}`,
+          );
+        }
       },
     });
   }

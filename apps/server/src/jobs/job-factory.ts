@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { IdPrefix, newId, type JobType } from '@certctl/domain';
+import { IdPrefix, newId, type ActorType, type JobType } from '@certctl/domain';
 import { rowsOf } from '../database/sql';
 
 export interface NewJob {
@@ -14,6 +14,27 @@ export interface NewJob {
   status?: 'Pending' | 'AwaitingApproval';
   maxAttempts?: number;
   scheduledAt?: Date;
+  /** Who asked (the approval requester); default: the server itself. */
+  requestedBy?: { actorId: string; actorType: ActorType };
+}
+
+/**
+ * The approval gate of issuance (libs/approval, wired by the approvals module): whether the
+ * certificate's profile requires approval, and the request recorded with the job.
+ */
+export interface IssuanceGate {
+  /** The approval policy when the certificate's profile requires approval, else undefined. */
+  check(m: EntityManager, certificateId: string): Promise<{ profileId: string; policy: unknown } | undefined>;
+  /** Records the request for a new gated job; true when bypass approved it at once. */
+  request(
+    m: EntityManager,
+    r: {
+      jobId: string;
+      certificateId: string;
+      gate: { profileId: string; policy: unknown };
+      requestedBy: { actorId: string; actorType: ActorType };
+    },
+  ): Promise<boolean>;
 }
 
 export interface CreatedJob {
@@ -24,6 +45,10 @@ export interface CreatedJob {
   /** False when an open job of the same kind already existed: `id` is that job. */
   created: boolean;
   attempts: number;
+  /** Pending: enqueue it after commit; AwaitingApproval: it waits for its approval request. */
+  status: string;
+  /** The approval request holding a new gated job, when there is one. */
+  approvalRequired: boolean;
 }
 
 /**
@@ -35,9 +60,18 @@ export interface CreatedJob {
  */
 @Injectable()
 export class JobFactory {
+  private gate?: IssuanceGate;
+
+  /** Set once by the approvals module: every Issuance/Renewal job then passes the gate. */
+  useGate(gate: IssuanceGate): void {
+    this.gate = gate;
+  }
+
   async create(m: EntityManager, job: NewJob): Promise<CreatedJob> {
     const id = job.id ?? newId(IdPrefix.Job);
     const issuance = job.type === 'Issuance' || job.type === 'Renewal';
+    const gated = issuance && this.gate ? await this.gate.check(m, job.certificateId) : undefined;
+    const status = gated ? 'AwaitingApproval' : (job.status ?? 'Pending');
     const inserted = rowsOf<{ id: string }>(
       await m.query(
         `INSERT INTO jobs (id, type, certificate_id, target_id, agent_id, status, max_attempts, scheduled_at)
@@ -50,7 +84,7 @@ export class JobFactory {
           job.certificateId,
           job.targetId ?? null,
           job.agentId ?? null,
-          job.status ?? 'Pending',
+          status,
           job.maxAttempts ?? 3,
           job.scheduledAt ?? null,
         ],
@@ -58,6 +92,20 @@ export class JobFactory {
     );
     const base = { type: job.type, certificateId: job.certificateId, targetId: job.targetId ?? null, attempts: 0 };
     if (inserted.length === 1) {
+      let finalStatus = status;
+      if (gated && this.gate) {
+        // The request is written in this transaction: a gated job never exists without it.
+        const bypassed = await this.gate.request(m, {
+          jobId: id,
+          certificateId: job.certificateId,
+          gate: gated,
+          requestedBy: job.requestedBy ?? { actorId: 'system', actorType: 'System' },
+        });
+        if (bypassed) {
+          await m.query(`UPDATE jobs SET status = 'Pending', updated_at = now() WHERE id = $1`, [id]);
+          finalStatus = 'Pending';
+        }
+      }
       if (issuance) {
         await m.query(
           `UPDATE jobs SET status = 'Cancelled', completed_at = now(), updated_at = now(),
@@ -66,20 +114,27 @@ export class JobFactory {
           [job.certificateId, id],
         );
       }
-      return { ...base, id, created: true };
+      return { ...base, id, created: true, status: finalStatus, approvalRequired: gated !== undefined };
     }
-    const open = rowsOf<{ id: string; attempts: number }>(
+    const open = rowsOf<{ id: string; attempts: number; status: string }>(
       await m.query(
         issuance
-          ? `SELECT id, attempts FROM jobs WHERE (id = $1) OR (certificate_id = $2 AND type IN ('Issuance', 'Renewal')
+          ? `SELECT id, attempts, status FROM jobs WHERE (id = $1) OR (certificate_id = $2 AND type IN ('Issuance', 'Renewal')
                 AND status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'Running')) ORDER BY (id = $1) DESC LIMIT 1`
-          : `SELECT id, attempts FROM jobs WHERE (id = $1) OR (certificate_id = $2 AND target_id = $3 AND type = 'Deployment'
+          : `SELECT id, attempts, status FROM jobs WHERE (id = $1) OR (certificate_id = $2 AND target_id = $3 AND type = 'Deployment'
                 AND status IN ('Pending', 'AwaitingApproval', 'Running')) ORDER BY (id = $1) DESC LIMIT 1`,
         issuance ? [id, job.certificateId] : [id, job.certificateId, job.targetId ?? null],
       ),
     );
     const existing = open[0];
     if (!existing) throw new Error(`job ${id} was neither created nor found open`);
-    return { ...base, id: existing.id, attempts: existing.attempts, created: false };
+    return {
+      ...base,
+      id: existing.id,
+      attempts: existing.attempts,
+      created: false,
+      status: existing.status,
+      approvalRequired: existing.status === 'AwaitingApproval',
+    };
   }
 }

@@ -1,15 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
 import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
+import { asn1Mutator, prng } from '../../../../test/fuzz/mutate';
 import {
   createLocalCaIssuer,
   createProfile,
   ISSUING_ENV,
   issueCertificate,
+  listenOnLoopback,
 } from '../../../../test/integration/issued-certificates';
 import {
   createPrivateDatabase,
@@ -27,54 +28,6 @@ interface Answer {
   body: Buffer;
 }
 
-/** A deterministic PRNG (xorshift32), so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
-
-/** One mutation of a valid DER request: bit flips, truncation, length bytes, splices, or noise. */
-function mutate(valid: Buffer, rnd: () => number): Buffer {
-  const int = (n: number) => Math.floor(rnd() * n);
-  const out = Buffer.from(valid);
-  switch (int(7)) {
-    case 0: {
-      const flips = 1 + int(4);
-      for (let i = 0; i < flips; i++) out[int(out.length)] ^= 1 << int(8);
-      return out;
-    }
-    case 1:
-      return out.subarray(0, int(out.length));
-    case 2: {
-      // A length byte: every byte after a tag-like byte is a candidate.
-      const at = 1 + int(out.length - 1);
-      out[at] = [0x00, 0x7f, 0x80, 0x81, 0x82, 0x84, 0x85, 0xff, out[at] + 1, out[at] - 1][int(10)] & 0xff;
-      return out;
-    }
-    case 3:
-      return Buffer.concat([out, Buffer.from(randomBytes(1 + int(16)))]);
-    case 4: {
-      const a = int(out.length);
-      const b = a + int(out.length - a);
-      return Buffer.concat([out.subarray(0, a), randomBytes(int(24)), out.subarray(b)]);
-    }
-    case 5:
-      return randomBytes(int(300));
-    default: {
-      const n = 1 + int(8);
-      for (let i = 0; i < n; i++) out[int(out.length)] = int(256);
-      return out;
-    }
-  }
-}
-
 describe('OCSP fuzz over HTTP (10,000 random and mutated requests)', () => {
   let db: PrivateDatabase;
   let t: TestApp;
@@ -88,8 +41,7 @@ describe('OCSP fuzz over HTTP (10,000 random and mutated requests)', () => {
   beforeAll(async () => {
     db = await createPrivateDatabase(`ocsp_fuzz_${tag}`);
     t = await createTestApp({ ...db.env, ...ISSUING_ENV });
-    await t.app.listen(0, '127.0.0.1');
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await listenOnLoopback(t);
     const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
     await createLocalCaIssuer(t, admin, issuerId);
     await createProfile(t, admin, `prof-fuzz-${tag}`, 'fuzz.example.com', 86_400);
@@ -150,6 +102,7 @@ describe('OCSP fuzz over HTTP (10,000 random and mutated requests)', () => {
 
   it('never answers 5xx or crashes; every answer is an OCSP malformedRequest/unauthorized/successful response or a 4xx', async () => {
     const rnd = prng(Number(process.env.CERTCTL_FUZZ_SEED ?? 0x5eed));
+    const mutate = asn1Mutator(rnd, seeds);
     const tally = new Map<string, number>();
     const failures: string[] = [];
     const count = (k: string) => tally.set(k, (tally.get(k) ?? 0) + 1);
@@ -158,7 +111,7 @@ describe('OCSP fuzz over HTTP (10,000 random and mutated requests)', () => {
     const started = Date.now();
 
     const one = async (i: number): Promise<void> => {
-      const der = mutate(seeds[i % seeds.length], rnd);
+      const der = mutate(seeds[i % seeds.length]);
       const kind = rnd();
       let answer: Answer;
       let what: string;

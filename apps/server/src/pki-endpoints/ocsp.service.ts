@@ -13,6 +13,7 @@ import {
 } from '@certctl/pki';
 import { IssuerConnectors } from '../ca/issuer-connectors';
 import { AppConfig } from '../config/config.schema';
+import { OcspHotCache } from './ocsp-hot-cache';
 import { OcspResponderStore, type LoadedResponder } from './ocsp-responder.store';
 import { lockShared, ocspLockKey, PkiRepository, type OcspCacheKey, type SerialStatus } from './pki.repository';
 import { ServedCaResolver, type ResolvedCa } from './served-ca.resolver';
@@ -47,11 +48,14 @@ const HEX_SERIAL = /^[0-9a-fA-F]{1,64}$/;
  * - With a nonce (openssl ocsp sends one unless -no_nonce): a fresh response echoing it,
  *   never cached. Several CertIDs in one request: a fresh response too.
  * - Malformed requests: OCSP malformedRequest; a CertID of another issuer: unauthorized.
+ * - In front of all this, the in-process OcspHotCache keyed on the raw request (`rawKey`):
+ *   a hit is answered without parsing or a database round trip; pre-signed answers of
+ *   known serials fill it.
  */
 @Injectable()
 export class OcspService {
   private readonly logger = new Logger(OcspService.name);
-  private readonly fills = new Map<string, Promise<OcspAnswer>>();
+  private readonly fills = new Map<string, Promise<Filled>>();
   private readonly connectors = new Map<string, Promise<IssuerConnector>>();
 
   constructor(
@@ -60,10 +64,20 @@ export class OcspService {
     private readonly responders: OcspResponderStore,
     private readonly issuerConnectors: IssuerConnectors,
     private readonly config: AppConfig,
+    private readonly hot: OcspHotCache,
   ) {}
 
-  /** 404 (DomainError) for an unknown CA id; every other outcome is an OCSPResponse. */
-  async answer(urlId: string, query: OcspQuery): Promise<OcspAnswer> {
+  /**
+   * 404 (DomainError) for an unknown CA id; every other outcome is an OCSPResponse.
+   * `rawKey` names the request's exact bytes (getKey/postKey) for the in-process cache.
+   */
+  async answer(urlId: string, query: OcspQuery, rawKey?: string): Promise<OcspAnswer> {
+    if (rawKey !== undefined) {
+      const hit = this.hot.get(rawKey);
+      if (hit) return hit;
+    }
+    // Before any status is read: an invalidation from now on keeps this answer out of the cache.
+    const ticket = this.hot.ticket();
     const ca = await this.resolver.resolve(urlId);
     let certIds: OcspCertId[];
     let nonce: Buffer | undefined;
@@ -96,7 +110,12 @@ export class OcspService {
       }
     }
     try {
-      if (certIds.length === 1 && !nonce) return await this.cached(ca, certIds[0]);
+      if (certIds.length === 1 && !nonce) {
+        const { answer, known } = await this.cached(ca, certIds[0]);
+        return known && rawKey !== undefined
+          ? this.hot.put(rawKey, ticket, ca.id, certIds[0].serialHex, answer)
+          : answer;
+      }
       const statuses = await this.repo.statuses(
         ca.id,
         certIds.map((c) => c.serialHex),
@@ -109,13 +128,13 @@ export class OcspService {
     }
   }
 
-  private async cached(ca: ResolvedCa, certId: OcspCertId): Promise<OcspAnswer> {
+  private async cached(ca: ResolvedCa, certId: OcspCertId): Promise<Filled> {
     const key: OcspCacheKey = { caId: ca.id, serial: certId.serialHex, form: formOf(certId) };
     const id = `${key.caId}|${key.serial}|${key.form}`;
     const pending = this.fills.get(id);
     if (pending) return pending;
     const hit = await this.fresh(key);
-    if (hit) return hit;
+    if (hit) return { answer: hit, known: true };
     let fill = this.fills.get(id);
     if (!fill) {
       fill = this.fill(ca, certId, key).finally(() => this.fills.delete(id));
@@ -140,20 +159,20 @@ export class OcspService {
    * A response stored meanwhile (by a fill that just ended here, or another replica) is
    * used instead of signing again.
    */
-  private async fill(ca: ResolvedCa, certId: OcspCertId, key: OcspCacheKey): Promise<OcspAnswer> {
+  private async fill(ca: ResolvedCa, certId: OcspCertId, key: OcspCacheKey): Promise<Filled> {
     const responder = this.responders.available ? await this.responders.forCa(ca.id) : undefined;
     const connector = await this.connector(ca.id);
     return this.repo.ds.transaction(async (m) => {
       await lockShared(m, ocspLockKey(ca.id, key.serial));
       const raced = await this.fresh(key, m);
-      if (raced) return raced;
+      if (raced) return { answer: raced, known: true };
       const statuses = await this.repo.statuses(ca.id, [key.serial], m);
       const answer = await this.signWith(connector, responder, ca, [certId], statuses, undefined);
       // Unknown serials are not stored: anyone can ask for any number of them.
       if (statuses[0].known && answer.cacheable) {
         await this.repo.saveOcsp(m, key, answer.der, answer.cacheable.thisUpdate, answer.cacheable.nextUpdate);
       }
-      return answer;
+      return { answer, known: statuses[0].known };
     });
   }
 
@@ -209,6 +228,12 @@ export class OcspService {
     }
     return p;
   }
+}
+
+/** A pre-signed answer, and whether the CA signed the serial (only those are kept). */
+interface Filled {
+  answer: OcspAnswer;
+  known: boolean;
 }
 
 function errorAnswer(status: OcspErrorStatus, problem: string): OcspAnswer {

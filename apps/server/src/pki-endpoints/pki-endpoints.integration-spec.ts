@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
 import { ocspErrorResponse } from '@certctl/pki';
-import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
+import { EC_P256, OpensslDir } from '../../../../libs/pki/src/keys/testing';
 import {
   createLocalCaIssuer,
   createProfile,
   ISSUING_ENV,
   issueCertificate,
+  listenOnLoopback,
   type IssuedCertificate,
 } from '../../../../test/integration/issued-certificates';
 import {
@@ -72,8 +72,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
   beforeAll(async () => {
     db = await createPrivateDatabase(`pki_ep_${tag}`);
     t = await createTestApp({ ...db.env, ...ISSUING_ENV });
-    await t.app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}/.well-known/pki`;
+    base = `http://127.0.0.1:${await listenOnLoopback(t)}/.well-known/pki`;
     admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
     await createLocalCaIssuer(t, admin, issuerId);
     await createProfile(t, admin, `prof-pki-${tag}`, 'pki.example.com', 30 * 86_400);
@@ -127,6 +126,10 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
       ...extra,
     ]);
 
+  /** `openssl ocsp` checking a stored response (`-respin`) for `cert`: status and signature. */
+  const checkResponse = (respFile: string, cert: string) =>
+    ossl.run(['ocsp', '-respin', respFile, '-issuer', 'ca.pem', '-cert', cert, '-CAfile', 'ca.pem']);
+
   /** Makes a request with openssl (-reqout), fetches it with GET, checks the response with openssl (-respin). */
   const ocspViaGet = async (cert: string): Promise<{ out: string; res: Fetched }> => {
     ossl.ok(['ocsp', '-issuer', 'ca.pem', '-cert', cert, '-no_nonce', '-reqout', 'get-req.der']);
@@ -135,7 +138,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/ocsp-response');
     ossl.write('get-resp.der', res.body);
-    const r = ossl.run(['ocsp', '-respin', 'get-resp.der', '-issuer', 'ca.pem', '-cert', cert, '-CAfile', 'ca.pem']);
+    const r = checkResponse('get-resp.der', cert);
     return { out: r.stdout + r.stderr, res };
   };
 
@@ -180,17 +183,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     const bySerial = await fetchBytes(`${base}/ocsp/${issuerId}/${leaf.serial.toUpperCase()}`);
     expect(bySerial.status).toBe(200);
     ossl.write('serial-resp.der', bySerial.body);
-    const check = ossl.run([
-      'ocsp',
-      '-respin',
-      'serial-resp.der',
-      '-issuer',
-      'ca.pem',
-      '-cert',
-      'leaf.pem',
-      '-CAfile',
-      'ca.pem',
-    ]);
+    const check = checkResponse('serial-resp.der', 'leaf.pem');
     expect(check.stdout).toContain('leaf.pem: good');
     expect(check.stderr).toContain('Response verify OK');
   });
@@ -207,10 +200,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     ossl.ok([
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
+      ...EC_P256,
       '-nodes',
       '-keyout',
       'x.key',
@@ -458,8 +448,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     let base2: string;
     beforeAll(async () => {
       t2 = await createTestApp({ ...db.env, ...ISSUING_ENV, CERTCTL_OCSP_RATE_LIMIT_PER_IP_MIN: '3' });
-      await t2.app.listen(0, '127.0.0.1');
-      base2 = `http://127.0.0.1:${(t2.app.getHttpServer().address() as AddressInfo).port}/.well-known/pki`;
+      base2 = `http://127.0.0.1:${await listenOnLoopback(t2)}/.well-known/pki`;
     });
     afterAll(async () => {
       await t2.close();
@@ -468,17 +457,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     it('uses the responder and caches the first replica stored, and answers 429 over the limit', async () => {
       const first = await fetchBytes(`${base2}/ocsp/${issuerId}/${leaf.serial}`);
       ossl.write('r2.der', first.body);
-      const check = ossl.run([
-        'ocsp',
-        '-respin',
-        'r2.der',
-        '-issuer',
-        'ca.pem',
-        '-cert',
-        'leaf.pem',
-        '-CAfile',
-        'ca.pem',
-      ]);
+      const check = checkResponse('r2.der', 'leaf.pem');
       expect(check.stdout).toContain('leaf.pem: revoked');
       expect(check.stderr).toContain('Response verify OK');
       // One delegated responder per CA, shared by the replicas.

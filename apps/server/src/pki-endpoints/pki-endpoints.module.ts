@@ -2,6 +2,8 @@ import { Global, Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { CaModule } from '../ca/ca.module';
 import { CrlService } from './crl.service';
+import { OcspFastPath } from './ocsp-fast-path';
+import { OcspHotCache } from './ocsp-hot-cache';
 import { OcspRateLimiter } from './ocsp-rate-limiter';
 import { OcspResponderStore } from './ocsp-responder.store';
 import { OcspService } from './ocsp.service';
@@ -13,7 +15,8 @@ import { ServedCaResolver } from './served-ca.resolver';
 /**
  * CRL and OCSP endpoints of the CAs this server holds, their caches, the CRL loop, and
  * RevocationCaches (global: the revocation service invalidates the caches in its
- * transaction without the certificates context importing this one).
+ * transaction without the certificates context importing this one). OcspFastPath mounts
+ * the OCSP cache-hit handler in front of the HTTP pipeline.
  */
 @Global()
 @Module({
@@ -24,8 +27,10 @@ import { ServedCaResolver } from './served-ca.resolver';
     ServedCaResolver,
     CrlService,
     OcspResponderStore,
+    OcspHotCache,
     OcspService,
     OcspRateLimiter,
+    OcspFastPath,
     RevocationCaches,
   ],
   exports: [RevocationCaches, CrlService, OcspService],

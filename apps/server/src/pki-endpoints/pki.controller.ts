@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import {
   ApiNotFoundResponse,
@@ -13,29 +12,13 @@ import type { Request, Response } from 'express';
 import { Public } from '../auth/access-policy.decorator';
 import { ErrorResponseDto } from '../http/error-response.dto';
 import { CrlService } from './crl.service';
+import { getKey, postKey } from './ocsp-hot-cache';
+import { matches, maxAge, OCSP_RESPONSE_TYPE, writeOcspResponse } from './ocsp-http';
 import { OcspRateLimiter } from './ocsp-rate-limiter';
-import { OcspService, type OcspAnswer, type OcspQuery } from './ocsp.service';
-
-export const OCSP_REQUEST_TYPE = 'application/ocsp-request';
-const OCSP_RESPONSE_TYPE = 'application/ocsp-response';
+import { OcspService, type OcspQuery } from './ocsp.service';
 const CRL_TYPE = 'application/pkix-crl';
 const BINARY = { schema: { type: 'string', format: 'binary' } };
 const SERIAL_FORM = /^[0-9a-fA-F:]{1,128}$/;
-
-/** Seconds from now until `until`, at least 0. */
-function maxAge(until: Date): number {
-  return Math.max(0, Math.floor((until.getTime() - Date.now()) / 1000));
-}
-
-/** True when If-None-Match lists `etag` (or `*`); weak comparison (RFC 9110 13.1.2). */
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (!ifNoneMatch) return false;
-  const bare = etag.replace(/^W\//, '');
-  return ifNoneMatch.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === bare;
-  });
-}
 
 /**
  * Revocation data of the CAs this server holds, unauthenticated (relying parties have no
@@ -103,7 +86,7 @@ export class PkiController {
     await this.limit(req, res);
     const body: unknown = req.body;
     const der = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
-    this.send(res, await this.ocsp.answer(id, { der }), false);
+    writeOcspResponse(req, res, await this.ocsp.answer(id, { der }, postKey(req.originalUrl, der)), false);
   }
 
   @Get('ocsp/:id/*request')
@@ -128,7 +111,7 @@ export class PkiController {
   ): Promise<void> {
     await this.limit(req, res);
     const text = Array.isArray(request) ? request.join('/') : String(request);
-    this.send(res, await this.ocsp.answer(id, queryOf(text)), true);
+    writeOcspResponse(req, res, await this.ocsp.answer(id, queryOf(text), getKey(req.originalUrl)), true);
   }
 
   private async limit(req: Request, res: Response): Promise<void> {
@@ -140,22 +123,6 @@ export class PkiController {
       if (wait !== undefined) res.setHeader('Retry-After', String(wait));
       throw e;
     }
-  }
-
-  private send(res: Response, answer: OcspAnswer, get: boolean): void {
-    res.status(200).type(OCSP_RESPONSE_TYPE);
-    if (answer.problem) res.setHeader('X-Certctl-Ocsp-Problem', answer.problem.replace(/[^\x20-\x7e]/g, '?'));
-    if (get && answer.cacheable) {
-      // RFC 5019 6.2: caches may keep a response until its nextUpdate.
-      const { thisUpdate, nextUpdate } = answer.cacheable;
-      res.setHeader('Cache-Control', `public, max-age=${maxAge(nextUpdate)}, no-transform, must-revalidate`);
-      res.setHeader('Last-Modified', thisUpdate.toUTCString());
-      res.setHeader('Expires', nextUpdate.toUTCString());
-      res.setHeader('ETag', `"${createHash('sha1').update(answer.der).digest('hex')}"`);
-    } else {
-      res.setHeader('Cache-Control', 'no-store');
-    }
-    res.send(answer.der);
   }
 }
 

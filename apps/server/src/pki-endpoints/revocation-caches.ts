@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { CrlService } from './crl.service';
+import { OCSP_INVALIDATE_CHANNEL, OcspHotCache } from './ocsp-hot-cache';
 import { crlLockKey, lockExclusive, lockShared, ocspLockKey, PkiRepository } from './pki.repository';
 
 /**
@@ -9,13 +10,18 @@ import { crlLockKey, lockExclusive, lockShared, ocspLockKey, PkiRepository } fro
  * deleted and the CA's CRL is marked stale, under the locks that keep concurrent cache
  * fills from writing back what they read before the revocation (an OCSP fill holds the
  * serial's lock shared while it reads and stores; a CRL generation holds the CA's lock
- * exclusively). After commit, the CRL is regenerated in the background.
+ * exclusively), and a notification is queued that Postgres delivers on commit only: every
+ * replica then drops the serial from its in-process OCSP cache (OcspHotCache). After
+ * commit, this replica drops the CA's in-process entries at once (the API call returns a
+ * revocation its own OCSP answers already show), and the CRL is regenerated in the
+ * background.
  */
 @Injectable()
 export class RevocationCaches {
   constructor(
     private readonly repo: PkiRepository,
     private readonly crls: CrlService,
+    private readonly hot: OcspHotCache,
   ) {}
 
   async invalidate(m: EntityManager, caId: string, serial: string): Promise<void> {
@@ -23,9 +29,13 @@ export class RevocationCaches {
     await lockExclusive(m, ocspLockKey(caId, serial));
     await this.repo.deleteOcsp(m, caId, serial);
     await this.repo.markCrlStale(m, caId);
+    await m.query(`SELECT pg_notify($1, $2)`, [OCSP_INVALIDATE_CHANNEL, `${caId} ${serial}`]);
   }
 
   afterCommit(caIds: Iterable<string>): void {
-    for (const caId of new Set(caIds)) this.crls.afterRevocation(caId);
+    for (const caId of new Set(caIds)) {
+      this.hot.invalidateCa(caId);
+      this.crls.afterRevocation(caId);
+    }
   }
 }

@@ -12,6 +12,9 @@ export class ProfileEntity {
   @Column({ type: 'jsonb', name: 'san_rules' }) sanRules!: SanRules;
   @Column({ type: 'boolean', name: 'must_staple' }) mustStaple!: boolean;
   @Column({ type: 'boolean', name: 'requires_approval' }) requiresApproval!: boolean;
+  /** Approval policy: distinct approvals needed (M-of-N), and the role ids an approver must hold one of. */
+  @Column({ type: 'integer', name: 'required_approvals' }) requiredApprovals!: number;
+  @Column({ type: 'text', array: true, name: 'approver_roles' }) approverRoles!: string[];
   @CreateDateColumn({ type: 'timestamptz', name: 'created_at' }) createdAt!: Date;
   @UpdateDateColumn({ type: 'timestamptz', name: 'updated_at' }) updatedAt!: Date;
 }

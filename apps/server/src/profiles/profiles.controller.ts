@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Res } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -11,8 +12,16 @@ import {
 } from '@nestjs/swagger';
 import { CurrentPrincipal, RequirePermission } from '../auth/access-policy.decorator';
 import { ErrorResponseDto } from '../http/error-response.dto';
+import type { Response } from 'express';
 import type { Principal } from '../http/request-context';
-import { CreateProfileDto, ProfileDto, ProfileListQueryDto, ProfilePageDto, UpdateProfileDto } from './dto/profile.dto';
+import {
+  CreateProfileDto,
+  ProfileDto,
+  ProfileEditPendingDto,
+  ProfileListQueryDto,
+  ProfilePageDto,
+  UpdateProfileDto,
+} from './dto/profile.dto';
 import { ProfilesService } from './profiles.service';
 
 @ApiTags('profiles')
@@ -49,16 +58,30 @@ export class ProfilesController {
 
   @Put(':id')
   @RequirePermission('profile.edit')
-  @ApiOperation({ operationId: 'updateProfile', summary: 'Update a certificate profile (absent fields are kept)' })
-  @ApiOkResponse({ type: ProfileDto })
+  @ApiOperation({
+    operationId: 'updateProfile',
+    summary: 'Update a certificate profile (absent fields are kept)',
+    description:
+      'A profile with requires_approval=true, or an edit setting it true, is not changed at once: the validated ' +
+      'edit waits as a profile_edit approval request (202) and is applied when another actor approves it.',
+  })
+  @ApiOkResponse({ type: ProfileDto, description: 'Updated (ungated profile, or approval bypass on)' })
+  @ApiAcceptedResponse({ type: ProfileEditPendingDto, description: 'Gated: nothing changed until approved' })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The name is taken' })
-  update(
+  @ApiConflictResponse({
+    type: ErrorResponseDto,
+    description: 'The name is taken, or an edit of this profile is already awaiting approval',
+  })
+  async update(
     @CurrentPrincipal() p: Principal,
     @Param('id') id: string,
     @Body() body: UpdateProfileDto,
-  ): Promise<ProfileDto> {
-    return this.profiles.update(p, id, body);
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ProfileDto | ProfileEditPendingDto> {
+    const outcome = await this.profiles.update(p, id, body);
+    if ('profile' in outcome) return outcome.profile;
+    res.status(HttpStatus.ACCEPTED);
+    return { pending_approval_id: outcome.pending_approval_id };
   }
 
   @Delete(':id')

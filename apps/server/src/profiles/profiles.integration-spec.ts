@@ -37,7 +37,8 @@ describe('/api/v1/profiles', () => {
         allowed_ekus: ['serverauth', '1.3.6.1.5.5.7.3.2', '1.3.6.1.4.1.311.20.2.2'],
         san_rules: { permitted_dns_patterns: ['*.Example.com', 'example.com'], allow_ip: true, max_sans: 10 },
         must_staple: true,
-        requires_approval: true,
+        required_approvals: 2,
+        approver_roles: ['role-operator', 'role-auditor', 'role-operator'],
       }),
     );
     expect(res.status).toBe(201);
@@ -60,7 +61,9 @@ describe('/api/v1/profiles', () => {
         max_sans: 10,
       },
       must_staple: true,
-      requires_approval: true,
+      requires_approval: false,
+      required_approvals: 2,
+      approver_roles: ['role-operator', 'role-auditor'],
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
@@ -83,6 +86,8 @@ describe('/api/v1/profiles', () => {
       san_rules: { permitted_dns_patterns: [], allow_ip: false, allow_email: false, allow_uri: false, max_sans: null },
       must_staple: false,
       requires_approval: false,
+      required_approvals: 1,
+      approver_roles: [],
     });
   });
 
@@ -143,6 +148,20 @@ describe('/api/v1/profiles', () => {
       [bad({ name: ' ' }), 'body.name: must not be blank'],
       [bad({ id: 'Bad Id' }), /^body\.id: /],
       [{ ...bad(), name: undefined }, /^body\.name: /],
+      [bad({ required_approvals: 0 }), 'body.required_approvals: must be an integer from 1 to 10'],
+      [bad({ required_approvals: 11 }), 'body.required_approvals: must be an integer from 1 to 10'],
+      [bad({ required_approvals: '2' }), 'body.required_approvals: must be an integer from 1 to 10'],
+      [bad({ approver_roles: 'role-operator' }), 'body.approver_roles: must be an array of role ids'],
+      [bad({ approver_roles: [7] }), 'body.approver_roles: must be an array of role ids'],
+      [bad({ approver_roles: ['Role Ops'] }), /^body\.approver_roles: each entry of approver_roles must be/],
+      [
+        bad({ approver_roles: ['role-operator', 'role-nope'] }),
+        'body.approver_roles.1: role "role-nope" does not exist',
+      ],
+      [
+        bad({ approver_roles: ['role-nope'], allowed_ekus: ['fooAuth'] }),
+        /^body\.allowed_ekus\.0: .*; body\.approver_roles\.0: role "role-nope" does not exist$/,
+      ],
     ];
     for (const [body, message] of cases) {
       const res = await create(body);
@@ -185,6 +204,8 @@ describe('/api/v1/profiles', () => {
       allowed_ekus: ['clientAuth'],
       san_rules: { allow_email: true },
       requires_approval: false,
+      required_approvals: 3,
+      approver_roles: [],
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
@@ -194,6 +215,8 @@ describe('/api/v1/profiles', () => {
       san_rules: { permitted_dns_patterns: [], allow_ip: false, allow_email: true, allow_uri: false, max_sans: null },
       must_staple: true,
       requires_approval: false,
+      required_approvals: 3,
+      approver_roles: [],
       max_ttl_seconds: 7_776_000,
     });
     expect(Date.parse(res.body.updated_at)).toBeGreaterThanOrEqual(Date.parse(res.body.created_at));
@@ -206,7 +229,13 @@ describe('/api/v1/profiles', () => {
       [pid],
     );
     expect(audit.map((a) => a.action)).toEqual(['profile_created', 'profile_updated']);
-    expect(audit[1].details.changed.sort()).toEqual(['allowed_ekus', 'description', 'requires_approval', 'san_rules']);
+    expect(audit[1].details.changed.sort()).toEqual([
+      'allowed_ekus',
+      'approver_roles',
+      'description',
+      'required_approvals',
+      'san_rules',
+    ]);
   });
 
   it('returns 404 for unknown profiles on get, update and delete', async () => {

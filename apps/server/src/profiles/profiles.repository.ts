@@ -35,6 +35,31 @@ export class ProfilesRepository {
     return (await this.findById(id, m))!;
   }
 
+  /** The role ids of `ids` that exist (approver pools name roles by id). */
+  async existingRoleIds(ids: readonly string[], m: EntityManager = this.ds.manager): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const found: { id: string }[] = await m.query(`SELECT id FROM roles WHERE id = ANY($1)`, [ids]);
+    return new Set(found.map((r) => r.id));
+  }
+
+  /** Another profile holding `name` (names are unique), checked before an edit is queued or applied. */
+  async nameTakenBy(m: EntityManager, name: string, exceptId: string): Promise<string | undefined> {
+    const found: { id: string }[] = await m.query(
+      `SELECT id FROM certificate_profiles WHERE name = $1 AND id <> $2 LIMIT 1`,
+      [name, exceptId],
+    );
+    return found[0]?.id;
+  }
+
+  /** The profile's pending profile_edit approval request, if any (at most one: a partial unique index). */
+  async pendingEditId(m: EntityManager, profileId: string): Promise<string | undefined> {
+    const found: { id: string }[] = await m.query(
+      `SELECT id FROM approval_requests WHERE profile_id = $1 AND kind = 'profile_edit' AND state = 'pending'`,
+      [profileId],
+    );
+    return found[0]?.id;
+  }
+
   async delete(m: EntityManager, id: string): Promise<void> {
     await m.getRepository(ProfileEntity).delete({ id });
   }

@@ -35,6 +35,8 @@ export interface ExpiryCandidate {
   /** expires_at as seconds since the epoch (with fraction). */
   expires_epoch: number;
   renewal_days_before: number;
+  /** not_after - not_before of the current (newest) version in ms; null without a version. */
+  lifetime_ms: number | null;
   alert_thresholds_days: number[];
   auto_renew: boolean;
   owner_email: string;
@@ -64,7 +66,8 @@ export interface NewExpiryAlert {
 export const EXPIRY_ALERT_TYPE = 'ExpirationWarning';
 export const EXPIRY_ALERT_CHANNEL = 'Email';
 
-export type RenewalJobOutcome = 'created' | 'exists' | 'ineligible';
+/** `gated`: created at AwaitingApproval (the profile requires approval): not enqueued. */
+export type RenewalJobOutcome = 'created' | 'gated' | 'exists' | 'ineligible';
 
 @Injectable()
 export class RenewalCheckRepository {
@@ -100,12 +103,20 @@ export class RenewalCheckRepository {
    * The (expires_at, id) index serves the range; memory stays at one page.
    */
   async candidates(until: Date, after: ExpiryCursor | null, limit: number): Promise<ExpiryCandidate[]> {
-    const rows: (Omit<ExpiryCandidate, 'expires_epoch'> & { expires_epoch: number | string })[] = await this.ds.query(
+    const rows: (Omit<ExpiryCandidate, 'expires_epoch' | 'lifetime_ms'> & {
+      expires_epoch: number | string;
+      lifetime_ms: number | string | null;
+    })[] = await this.ds.query(
       `SELECT mc.id, mc.name, mc.common_name, mc.status, mc.issuer_id,
               COALESCE(iss.enabled, false) AS issuer_enabled,
               mc.expires_at::text AS expires_cursor,
               extract(epoch FROM mc.expires_at)::float8 AS expires_epoch,
               COALESCE(rp.renewal_days_before, $5::int) AS renewal_days_before,
+              (SELECT extract(epoch FROM v.not_after - v.not_before)::float8 * 1000
+                 FROM certificate_versions v
+                WHERE v.certificate_id = mc.id
+                ORDER BY v.created_at DESC, v.id DESC
+                LIMIT 1) AS lifetime_ms,
               COALESCE(rp.alert_thresholds_days, $6::int[]) AS alert_thresholds_days,
               COALESCE(rp.auto_renew, true) AS auto_renew,
               COALESCE(o.email, '') AS owner_email,
@@ -135,7 +146,11 @@ export class RenewalCheckRepository {
         SHORT_LIVED_MAX_TTL_SECONDS,
       ],
     );
-    return rows.map((r) => ({ ...r, expires_epoch: Number(r.expires_epoch) }));
+    return rows.map((r) => ({
+      ...r,
+      expires_epoch: Number(r.expires_epoch),
+      lifetime_ms: r.lifetime_ms === null ? null : Number(r.lifetime_ms),
+    }));
   }
 
   /** Which of these job ids exist already (any status): their expiry was handled. */
@@ -242,7 +257,7 @@ export class RenewalCheckRepository {
         job_id: job.id,
         previous_status: cert.status,
       });
-      return { outcome: 'created', attempts: job.attempts };
+      return { outcome: job.status === 'Pending' ? 'created' : 'gated', attempts: job.attempts };
     });
   }
 }

@@ -13,6 +13,7 @@ import {
 import {
   alertSeverity,
   DAY_MS,
+  effectiveRenewalWindowMs,
   expiryAlertDedupKey,
   expiryAlertMessage,
   inRenewalWindow,
@@ -104,6 +105,7 @@ export class RenewalCheckService implements OnModuleInit {
         status: cert.status,
         msLeft,
         renewalDaysBefore: cert.renewal_days_before,
+        lifetimeMs: cert.lifetime_ms,
         renewalOpen: cert.renewal_open,
       });
       if (to) changes.push({ id: cert.id, from: cert.status, to });
@@ -127,7 +129,7 @@ export class RenewalCheckService implements OnModuleInit {
         cert.issuer_id !== null &&
         cert.issuer_enabled &&
         !cert.renewal_open &&
-        inRenewalWindow(msLeft, cert.renewal_days_before)
+        inRenewalWindow(msLeft, cert.renewal_days_before, cert.lifetime_ms)
       ) {
         renewable.push({ cert, jobId: renewalJobId(cert.id, epoch), epoch, msLeft });
       }
@@ -149,8 +151,12 @@ export class RenewalCheckService implements OnModuleInit {
           expires_at: new Date(r.cert.expires_epoch * 1000).toISOString(),
           days_left: Math.floor(r.msLeft / DAY_MS),
           renewal_days_before: r.cert.renewal_days_before,
+          window_days:
+            Math.round((effectiveRenewalWindowMs(r.cert.renewal_days_before, r.cert.lifetime_ms) / DAY_MS) * 1000) /
+            1000,
         });
         if (res.outcome === 'created') created.push({ id: r.jobId, attempts: res.attempts });
+        if (res.outcome === 'gated') summary.jobsCreated++; // waits for approval: nothing to enqueue
       } catch (e) {
         // One certificate's failure (a row lock timeout, a constraint) must not stop the page.
         summary.jobsFailed++;

@@ -3,8 +3,10 @@ import {
   alertSeverity,
   DAY_MS,
   DEFAULT_ALERT_THRESHOLDS_DAYS,
+  effectiveRenewalWindowMs,
   expiryAlertDedupKey,
   expiryAlertMessage,
+  inRenewalWindow,
   mostUrgentCrossedThreshold,
   nextExpiryStatus,
   renewalJobId,
@@ -52,6 +54,37 @@ describe('renewal rules', () => {
         nextExpiryStatus({ status: 'Active', msLeft, renewalDaysBefore: 0, renewalOpen: false });
       expect(zero(HOUR)).toBeUndefined();
       expect(zero(0)).toBe('Expired');
+    });
+  });
+
+  describe('effective renewal window (the policy window, at most a third of the lifetime)', () => {
+    it('keeps the policy window for certificates that live long enough, or whose lifetime is unknown', () => {
+      expect(effectiveRenewalWindowMs(30, 90 * DAY_MS)).toBe(30 * DAY_MS);
+      expect(effectiveRenewalWindowMs(30, 365 * DAY_MS)).toBe(30 * DAY_MS);
+      expect(effectiveRenewalWindowMs(30, null)).toBe(30 * DAY_MS);
+      expect(effectiveRenewalWindowMs(30, undefined)).toBe(30 * DAY_MS);
+      expect(effectiveRenewalWindowMs(30, 0)).toBe(30 * DAY_MS);
+      expect(effectiveRenewalWindowMs(30, -DAY_MS)).toBe(30 * DAY_MS);
+      expect(effectiveRenewalWindowMs(0, 7 * DAY_MS)).toBe(0);
+    });
+
+    it('caps it at a third of a short lifetime', () => {
+      expect(effectiveRenewalWindowMs(30, 7 * DAY_MS)).toBe((7 * DAY_MS) / 3);
+      expect(effectiveRenewalWindowMs(30, 60 * DAY_MS)).toBe(20 * DAY_MS);
+      expect(effectiveRenewalWindowMs(10, 24 * HOUR)).toBe(8 * HOUR);
+    });
+
+    it('does not put a fresh 7-day certificate under a 30-day policy in the window, nor its renewal', () => {
+      const life = 7 * DAY_MS;
+      expect(inRenewalWindow(life, 30, life)).toBe(false); // just issued
+      expect(inRenewalWindow(5 * DAY_MS, 30, life)).toBe(false);
+      expect(inRenewalWindow(2.3 * DAY_MS, 30, life)).toBe(true);
+      expect(inRenewalWindow(life, 30)).toBe(true); // what the policy window alone said: renewal on every tick
+      const status = (msLeft: number) =>
+        nextExpiryStatus({ status: 'Active', msLeft, renewalDaysBefore: 30, lifetimeMs: life, renewalOpen: false });
+      expect(status(6 * DAY_MS)).toBeUndefined();
+      expect(status(2 * DAY_MS)).toBe('Expiring');
+      expect(status(-1)).toBe('Expired');
     });
   });
 

@@ -4,6 +4,14 @@ import { CLIENT_ID_PATTERN, Severity, type CertificateStatus } from '@certctl/do
 /**
  * The renewal check's decisions, free of I/O so they are unit-tested on their own.
  *
+ * The renewal window of a certificate is its policy's renewal_days_before (30 days without
+ * a policy), capped at a third of the certificate's own lifetime (not_after - not_before of
+ * its current version): see effectiveRenewalWindowMs. Without the cap, a certificate that
+ * lives less than the policy window (a 7-day certificate under a 30-day policy) would be
+ * inside the window from birth, and so would every renewal of it: each check would renew
+ * it again. With it, the 7-day certificate renews once, when about 2.3 days are left.
+ * "Inside the window" below means this effective window.
+ *
  * Status transitions the renewal check makes (anything not listed is left alone):
  *
  * | status            | condition                                              | becomes           |
@@ -53,6 +61,8 @@ export interface ExpiryFacts {
   /** expires_at minus the tick's clock; zero or less means expired. */
   msLeft: number;
   renewalDaysBefore: number;
+  /** not_after - not_before of the current version; unknown (no version): the policy window alone. */
+  lifetimeMs?: number | null;
   /** An Issuance/Renewal job of the certificate is open or will be retried. */
   renewalOpen: boolean;
 }
@@ -61,14 +71,28 @@ export function isExpired(msLeft: number): boolean {
   return msLeft <= 0;
 }
 
-export function inRenewalWindow(msLeft: number, renewalDaysBefore: number): boolean {
-  return msLeft <= renewalDaysBefore * DAY_MS;
+/** The share of a certificate's lifetime the renewal window may take at most. */
+export const MAX_WINDOW_LIFETIME_FRACTION = 1 / 3;
+
+/**
+ * The renewal window in ms: min(renewal_days_before, a third of the certificate's lifetime).
+ * A lifetime that is unknown (no version recorded, e.g. an imported certificate) or not
+ * positive leaves the policy window as it is.
+ */
+export function effectiveRenewalWindowMs(renewalDaysBefore: number, lifetimeMs?: number | null): number {
+  const policy = renewalDaysBefore * DAY_MS;
+  if (lifetimeMs === undefined || lifetimeMs === null || !(lifetimeMs > 0)) return policy;
+  return Math.min(policy, lifetimeMs * MAX_WINDOW_LIFETIME_FRACTION);
+}
+
+export function inRenewalWindow(msLeft: number, renewalDaysBefore: number, lifetimeMs?: number | null): boolean {
+  return msLeft <= effectiveRenewalWindowMs(renewalDaysBefore, lifetimeMs);
 }
 
 /** The status the expiry calls for, or undefined to leave it as it is. */
 export function nextExpiryStatus(f: ExpiryFacts): CertificateStatus | undefined {
   const expired = isExpired(f.msLeft);
-  const inWindow = inRenewalWindow(f.msLeft, f.renewalDaysBefore);
+  const inWindow = inRenewalWindow(f.msLeft, f.renewalDaysBefore, f.lifetimeMs);
   switch (f.status) {
     case 'Active':
       return expired ? 'Expired' : inWindow ? 'Expiring' : undefined;

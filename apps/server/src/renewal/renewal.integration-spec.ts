@@ -9,6 +9,12 @@ import {
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
+import {
+  createLocalCaIssuer,
+  createProfile,
+  ISSUING_ENV,
+  issueCertificate,
+} from '../../../../test/integration/issued-certificates';
 import { JobRunner } from '../jobs/job-engine';
 import { RenewalCheckService } from './renewal-check.service';
 import { DAY_MS, renewalJobId } from './renewal-rules';
@@ -103,6 +109,13 @@ function fixtures(t: TestApp, tag: string) {
   };
 }
 
+/** The interval of each loop under test (the agent health check's too). */
+const loopIntervals = (every: string) => ({
+  CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL: every,
+  CERTCTL_SHORT_LIVED_EXPIRY_CHECK_INTERVAL: every,
+  CERTCTL_SCHEDULER_AGENT_HEALTH_CHECK_INTERVAL: every,
+});
+
 /** Boot ran each loop once (a new job scheduler ticks at once): wait so it cannot race a test. */
 async function bootTicksDone(t: TestApp, loops: string[]): Promise<void> {
   const queue = t.app.get<Queue>(getQueueToken(QueueName.Scheduler));
@@ -125,12 +138,7 @@ describe('renewal check and short-lived expiry (loops run directly)', () => {
 
   beforeAll(async () => {
     db = await createPrivateDatabase(`renewal_${tag}`);
-    t = await createTestApp({
-      ...db.env,
-      CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL: '1h',
-      CERTCTL_SHORT_LIVED_EXPIRY_CHECK_INTERVAL: '1h',
-      CERTCTL_SCHEDULER_AGENT_HEALTH_CHECK_INTERVAL: '1h',
-    });
+    t = await createTestApp({ ...db.env, ...loopIntervals('1h') }); // only the boot ticks: runs here are direct
     await bootTicksDone(t, [LoopName.RenewalCheck, LoopName.ShortLivedExpiry]);
     // The issuance handler is not under test: created jobs stay Pending where we can see them
     // (the app's close() closes the worker again, harmlessly).
@@ -387,13 +395,7 @@ describe('renewal, short-lived and agent health loops on the real scheduler', ()
 
   beforeAll(async () => {
     db = await createPrivateDatabase(`renewal_sched_${tag}`);
-    t = await createTestApp({
-      ...db.env,
-      CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL: '300ms',
-      CERTCTL_SHORT_LIVED_EXPIRY_CHECK_INTERVAL: '300ms',
-      CERTCTL_SCHEDULER_AGENT_HEALTH_CHECK_INTERVAL: '300ms',
-      CERTCTL_AGENT_OFFLINE_AFTER: '2s',
-    });
+    t = await createTestApp({ ...db.env, ...loopIntervals('300ms'), CERTCTL_AGENT_OFFLINE_AFTER: '2s' });
     await t.app.get(JobRunner).worker.close(); // pause() still takes the job it is blocked waiting for
   }, 60_000);
   afterAll(async () => {
@@ -434,5 +436,90 @@ describe('renewal, short-lived and agent health loops on the real scheduler', ()
       [agent],
     );
     expect(offlineAudit).toHaveLength(1);
+  });
+});
+
+describe('certificates that live less than the renewal window (real issuance, real scheduler)', () => {
+  let db: PrivateDatabase;
+  let t: TestApp;
+  const tag = randomBytes(3).toString('hex');
+
+  beforeAll(async () => {
+    db = await createPrivateDatabase(`renewal_short_${tag}`);
+    t = await createTestApp({ ...db.env, ...ISSUING_ENV, CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL: '300ms' });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  it('renews a 7-day certificate under a 30-day policy once, when a third of its life is left, not on every tick', async () => {
+    const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
+    const issuer = `iss-week-${tag}`;
+    await createLocalCaIssuer(t, admin, issuer);
+    await createProfile(t, admin, `prof-week-${tag}`, 'week.example.com', 7 * 86_400);
+    const issued = await issueCertificate(t, admin, {
+      id: `mc-week-${tag}`,
+      issuerId: issuer,
+      profileId: `prof-week-${tag}`,
+      commonName: 'week.example.com',
+    });
+    const cert = issued.certId;
+    await t.ds.query(
+      `INSERT INTO renewal_policies (id, name, renewal_days_before, alert_thresholds_days, auto_renew)
+       VALUES ($1, $1, 30, '{30,14,7,0}', true)`,
+      [`rp-month-${tag}`],
+    );
+    await t.ds.query(`UPDATE managed_certificates SET renewal_policy_id = $2 WHERE id = $1`, [cert, `rp-month-${tag}`]);
+    const versions = async () =>
+      t.ds.query<{ id: string; lifetime_days: number; job_id: string }[]>(
+        `SELECT id, extract(epoch FROM not_after - not_before)::float8 / 86400 AS lifetime_days, job_id
+           FROM certificate_versions WHERE certificate_id = $1 ORDER BY created_at, id`,
+        [cert],
+      );
+    const renewals = async () =>
+      t.ds.query<{ id: string; status: string }[]>(
+        `SELECT id, status FROM jobs WHERE certificate_id = $1 AND type = 'Renewal' ORDER BY created_at, id`,
+        [cert],
+      );
+    const status = async () =>
+      (await t.ds.query<{ status: string }[]>(`SELECT status FROM managed_certificates WHERE id = $1`, [cert]))[0]
+        .status;
+    const [first] = await versions();
+    expect(first.lifetime_days).toBeGreaterThan(6.9);
+    expect(first.lifetime_days).toBeLessThan(7.01); // not_before is backdated a little for clock skew
+
+    // Fresh: 7 days left of 7, inside the 30-day policy window but not inside a third of its life.
+    await new Promise((r) => setTimeout(r, 1_500)); // several ticks
+    expect(await renewals()).toEqual([]);
+    expect(await versions()).toHaveLength(1);
+    expect(await status()).toBe('Active');
+
+    // Five days later (the version and the expiry moved back): 2 days left, under a third: renew.
+    await t.ds.query(
+      `UPDATE certificate_versions SET not_before = not_before - interval '5 days', not_after = not_after - interval '5 days'
+        WHERE certificate_id = $1`,
+      [cert],
+    );
+    await t.ds.query(`UPDATE managed_certificates SET expires_at = expires_at - interval '5 days' WHERE id = $1`, [
+      cert,
+    ]);
+    const renewed = await eventually(async () => {
+      const v = await versions();
+      return v.length === 2 ? v : undefined;
+    }, 20_000);
+    const jobs = await renewals();
+    expect(jobs).toEqual([{ id: renewed[1].job_id, status: 'Completed' }]);
+
+    // The renewed certificate has 7 days left again: ticks keep coming, nothing is renewed.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await renewals()).toHaveLength(1);
+    expect(await versions()).toHaveLength(2);
+    expect(await status()).toBe('Active');
+    const scheduled: unknown[] = await t.ds.query(
+      `SELECT 1 FROM audit_events WHERE action = 'certificate_renewal_scheduled' AND resource_id = $1`,
+      [cert],
+    );
+    expect(scheduled).toHaveLength(1);
   });
 });

@@ -25,6 +25,7 @@ export const IdPrefix = {
   Revocation: 'rev',
   IssuerCa: 'ica',
   OcspResponder: 'ocspr',
+  ApprovalRequest: 'ar',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

@@ -48,6 +48,7 @@ export const LoopName = {
   ShortLivedExpiry: 'short-lived-expiry',
   CrlRegeneration: 'crl-regeneration',
   NotificationRetry: 'notification-retry',
+  ApprovalExpiry: 'approval-expiry',
 } as const;
 export type LoopName = (typeof LoopName)[keyof typeof LoopName];
 

@@ -1,18 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { asn1Mutator, prng, randomBytesFrom } from '../../../../test/fuzz/mutate';
 import { makeCa, makeLeaf, openssl, tempDir } from '../crl/test-fixtures';
 import { MalformedOcspRequest, ParsedOcspRequest, parseOcspRequest } from './ocsp-request';
-
-/** Deterministic PRNG (mulberry32) so that a failure can be replayed from the printed seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseOcspRequest fuzzing', () => {
   const seeds: Buffer[] = [];
@@ -43,44 +32,8 @@ describe('parseOcspRequest fuzzing', () => {
     const seed = Number(process.env.FUZZ_SEED ?? 0x5eed);
     const rand = prng(seed);
     const int = (n: number): number => Math.floor(rand() * n);
-    const randomBytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
-
-    const mutate = (input: Buffer): Buffer => {
-      let b = Buffer.from(input);
-      const rounds = 1 + int(4);
-      for (let r = 0; r < rounds; r++) {
-        const at = b.length ? int(b.length) : 0;
-        switch (int(9)) {
-          case 0: // flip bits
-            if (b.length) b[at] ^= 1 << int(8);
-            break;
-          case 1: // replace a byte
-            if (b.length) b[at] = int(256);
-            break;
-          case 2: // truncate
-            b = b.subarray(0, at);
-            break;
-          case 3: // insert random bytes
-            b = Buffer.concat([b.subarray(0, at), randomBytes(1 + int(8)), b.subarray(at)]);
-            break;
-          case 4: // delete a run
-            b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1 + int(8))]);
-            break;
-          case 5: // duplicate a slice
-            b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + 1 + int(24)), b.subarray(at)]);
-            break;
-          case 6: // corrupt a length octet: long forms, indefinite, huge
-            if (b.length > 1) b[Math.max(1, at)] = [0x80, 0x81, 0x82, 0x84, 0x88, 0xff, 0x00, 0x7f][int(8)];
-            break;
-          case 7: // splice with another seed
-            b = Buffer.concat([b.subarray(0, at), seeds[int(seeds.length)].subarray(int(40))]);
-            break;
-          default: // retag a byte as a common ASN.1 tag
-            if (b.length) b[at] = [0x30, 0x31, 0x04, 0x02, 0x05, 0x06, 0xa0, 0xa1, 0xa2, 0x80, 0x0a, 0x18][int(12)];
-        }
-      }
-      return b;
-    };
+    const randomBytes = (n: number): Buffer => randomBytesFrom(rand, n);
+    const mutate = asn1Mutator(rand, seeds);
 
     const count = { ok: 0, malformed: 0 };
     const unexpected: string[] = [];

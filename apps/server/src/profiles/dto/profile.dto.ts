@@ -20,6 +20,7 @@ import {
   DEFAULT_EKUS,
   EKU_OIDS,
   KEY_ALGORITHMS,
+  MAX_REQUIRED_APPROVALS,
   PROFILE_MAX_TTL_SECONDS,
   SAN_RULES_MAX_PATTERNS,
   SAN_RULES_MAX_SANS,
@@ -32,6 +33,13 @@ import type { ProfileEntity } from '../profile.entity';
 import { IsClientId } from '../../http/dto-fields';
 
 const NOT_BLANK = /\S/;
+const REQUIRED_APPROVALS_MESSAGE = `required_approvals must be an integer from 1 to ${MAX_REQUIRED_APPROVALS}`;
+/** More roles than this in one pool says the pool is not a pool. */
+export const MAX_APPROVER_ROLES = 20;
+const REQUIRED_APPROVALS_DESCRIPTION =
+  'Distinct approvers (never the requester) needed before gated issuance or a profile edit proceeds (M-of-N)';
+const APPROVER_ROLES_DESCRIPTION =
+  'Role ids (e.g. `role-security`); when non-empty an approver must hold one of them. Each must exist.';
 const TTL_MESSAGE = `max_ttl_seconds must be an integer from 1 to ${PROFILE_MAX_TTL_SECONDS} (825 days)`;
 /** Optional, but when present never null (the column is NOT NULL). */
 const Present = (field: string) => ValidateIf((o: Record<string, unknown>) => o[field] !== undefined);
@@ -112,8 +120,18 @@ export class ProfileDto {
   @ApiProperty({ type: [String], example: ['serverAuth'] }) allowed_ekus!: string[];
   @ApiProperty({ type: SanRulesDto }) san_rules!: SanRulesDto;
   @ApiProperty() must_staple!: boolean;
-  @ApiProperty({ description: 'Issuance and renewal wait for an approval (workflow pending)' })
+  @ApiProperty({ description: 'Issuance, renewal and edits of this profile wait for an approval' })
   requires_approval!: boolean;
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_REQUIRED_APPROVALS,
+    example: 1,
+    description: REQUIRED_APPROVALS_DESCRIPTION,
+  })
+  required_approvals!: number;
+  @ApiProperty({ type: [String], example: ['role-security'], description: APPROVER_ROLES_DESCRIPTION })
+  approver_roles!: string[];
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
 
@@ -128,6 +146,8 @@ export class ProfileDto {
       san_rules: e.sanRules,
       must_staple: e.mustStaple,
       requires_approval: e.requiresApproval,
+      required_approvals: e.requiredApprovals,
+      approver_roles: e.approverRoles,
       created_at: e.createdAt.toISOString(),
       updated_at: e.updatedAt.toISOString(),
     };
@@ -144,6 +164,8 @@ export const PROFILE_FIELDS = [
   'san_rules',
   'must_staple',
   'requires_approval',
+  'required_approvals',
+  'approver_roles',
   'created_at',
   'updated_at',
 ] as const;
@@ -211,6 +233,32 @@ export class CreateProfileDto {
   @IsOptional()
   @IsBoolean({ message: 'requires_approval must be true or false' })
   requires_approval?: boolean;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_REQUIRED_APPROVALS,
+    default: 1,
+    description: REQUIRED_APPROVALS_DESCRIPTION,
+  })
+  @IsOptional()
+  @Max(MAX_REQUIRED_APPROVALS, { message: REQUIRED_APPROVALS_MESSAGE })
+  @Min(1, { message: REQUIRED_APPROVALS_MESSAGE })
+  @IsInt({ message: REQUIRED_APPROVALS_MESSAGE })
+  required_approvals?: number;
+
+  @ApiPropertyOptional({
+    type: [String],
+    default: [],
+    example: ['role-security'],
+    description: APPROVER_ROLES_DESCRIPTION,
+  })
+  @IsOptional()
+  @IsClientId({ each: true })
+  @IsString({ each: true, message: 'approver_roles must be an array of role ids' })
+  @ArrayMaxSize(MAX_APPROVER_ROLES)
+  @IsArray({ message: 'approver_roles must be an array of role ids' })
+  approver_roles?: string[];
 }
 
 /** Partial update: absent fields keep their value; lists and san_rules are replaced whole. */
@@ -269,6 +317,30 @@ export class UpdateProfileDto {
   @Present('requires_approval')
   @IsBoolean({ message: 'requires_approval must be true or false' })
   requires_approval?: boolean;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_REQUIRED_APPROVALS,
+    description: REQUIRED_APPROVALS_DESCRIPTION,
+  })
+  @Present('required_approvals')
+  @Max(MAX_REQUIRED_APPROVALS, { message: REQUIRED_APPROVALS_MESSAGE })
+  @Min(1, { message: REQUIRED_APPROVALS_MESSAGE })
+  @IsInt({ message: REQUIRED_APPROVALS_MESSAGE })
+  required_approvals?: number;
+
+  @ApiPropertyOptional({
+    type: [String],
+    example: ['role-security'],
+    description: `${APPROVER_ROLES_DESCRIPTION} Replaces the list; [] clears it.`,
+  })
+  @Present('approver_roles')
+  @IsClientId({ each: true })
+  @IsString({ each: true, message: 'approver_roles must be an array of role ids' })
+  @ArrayMaxSize(MAX_APPROVER_ROLES)
+  @IsArray({ message: 'approver_roles must be an array of role ids' })
+  approver_roles?: string[];
 }
 
 export class ProfileListQueryDto extends ListQueryDto {
@@ -277,6 +349,15 @@ export class ProfileListQueryDto extends ListQueryDto {
   @MaxLength(200)
   @IsString()
   q?: string;
+}
+
+/** 202 to a PUT on a gated profile: nothing changed yet; the edit waits for approval. */
+export class ProfileEditPendingDto {
+  @ApiProperty({
+    example: 'ar-3kq9w2m1x8zt',
+    description: 'The profile_edit approval request; GET /api/v1/approvals/{id} shows it',
+  })
+  pending_approval_id!: string;
 }
 
 export class ProfilePageDto extends PageOf(ProfileDto, 'ProfilePage') {}
