@@ -10,3 +10,4 @@ export * from './issuers/local-ca-connector';
 export * from './issuers/registry';
 export * from './targets/target-configs';
 export * from './targets/registry';
+export * from './targets/target-port';
