@@ -35,6 +35,16 @@ export class IssuerConnectors {
     return { issuer, ca, connector: this.build(issuer, ca) };
   }
 
+  /**
+   * The connector to tell about a revocation: the signing CA's when this server holds it,
+   * else the issuer's (disabled issuers are still told: the certificate exists).
+   */
+  async forRevocation(issuerId: string, caId: string | null): Promise<ResolvedConnector> {
+    if (caId) return this.forCa(caId);
+    const issuer = await this.cas.issuer(issuerId);
+    return { issuer, connector: this.build(issuer, undefined) };
+  }
+
   private build(issuer: IssuerForCa, ca: LoadedCa | undefined): IssuerConnector {
     const factory = this.registry.get(issuer.type as IssuerType);
     if (!factory) throw conflict(`issuer ${issuer.id}: the ${issuer.type} connector is not available yet`);

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module';
+import { CaModule } from '../ca/ca.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { PoliciesModule } from '../policies/policies.module';
 import { CertificateActionsRepository } from './certificate-actions.repository';
@@ -21,6 +22,7 @@ import { ExportRateLimiter } from './export-rate-limiter';
     AuditModule,
     PoliciesModule,
     JobsModule,
+    CaModule,
   ],
   controllers: [CertificatesController],
   providers: [

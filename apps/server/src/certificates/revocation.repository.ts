@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { rowsOf } from '../database/sql';
 
 export interface LatestVersion {
@@ -27,6 +28,8 @@ export interface NewRevocation {
 /** SQL of revocations: the rows CRLs and OCSP answers are built from. */
 @Injectable()
 export class RevocationRepository {
+  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+
   async latestVersion(m: EntityManager, certificateId: string): Promise<LatestVersion | null> {
     const rows: LatestVersion[] = await m.query(
       `SELECT id, serial_number, not_after, issuer_id, ca_id FROM certificate_versions
@@ -65,5 +68,9 @@ export class RevocationRepository {
     await m.query(`UPDATE managed_certificates SET status = 'Revoked', updated_at = now() WHERE id = $1`, [
       certificateId,
     ]);
+  }
+
+  async markIssuerNotified(revocationId: string): Promise<void> {
+    await this.ds.query(`UPDATE certificate_revocations SET issuer_notified = true WHERE id = $1`, [revocationId]);
   }
 }

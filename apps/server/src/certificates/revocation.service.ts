@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { conflict, IdPrefix, invalid, newId, notFound, RevocationReason } from '@certctl/domain';
 import { AuditRepository } from '../audit/audit.repository';
+import { IssuerConnectors } from '../ca/issuer-connectors';
 import type { Principal } from '../http/request-context';
 import { CertificatesRepository } from './certificates.repository';
 import type { CertificateDto } from './dto/certificate.dto';
@@ -26,7 +27,10 @@ const BULK_REVOKE_LIMIT = 10_000;
  */
 @Injectable()
 export class RevocationService {
+  private readonly logger = new Logger(RevocationService.name);
+
   constructor(
+    private readonly connectors: IssuerConnectors,
     private readonly certs: CertificatesRepository,
     private readonly revocations: RevocationRepository,
     private readonly audit: AuditRepository,
@@ -74,6 +78,7 @@ export class RevocationService {
       throw invalid('body.invalidity_date: must not be in the future');
     }
     let signedBy: string | null = null;
+    let notify: { revocationId: string; issuerId: string; caId: string | null; serial: string } | undefined;
     const revoked = await this.certs.transaction(async (m) => {
       const cert = await this.certs.lockForUpdate(m, id);
       if (!cert) throw notFound('certificate', id);
@@ -81,8 +86,9 @@ export class RevocationService {
       const version = await this.revocations.latestVersion(m, id);
       if (!version) throw conflict(`certificate ${id} has no issued version to revoke`);
       if (cert.status !== 'Revoked') {
+        const revocationId = newId(IdPrefix.Revocation);
         const recorded = await this.revocations.record(m, {
-          id: newId(IdPrefix.Revocation),
+          id: revocationId,
           certificateId: id,
           versionId: version.id,
           // The issuer that signed this version (the certificate may have moved to another since).
@@ -94,6 +100,10 @@ export class RevocationService {
           revokedBy: actor.actorId,
         });
         await this.revocations.markRevoked(m, id);
+        const issuerId = version.issuer_id ?? cert.issuer_id;
+        if (recorded && issuerId) {
+          notify = { revocationId, issuerId, caId: version.ca_id, serial: version.serial_number.toLowerCase() };
+        }
         if (version.ca_id) {
           // Same transaction: no pre-signed OCSP "good" or fresh CRL survives the commit.
           await this.caches.invalidate(m, version.ca_id, version.serial_number.toLowerCase());
@@ -127,6 +137,25 @@ export class RevocationService {
     });
     // After commit, best effort: the CRL loop regenerates what this misses.
     if (signedBy) this.caches.afterCommit([signedBy]);
+    if (notify) await this.notifyIssuer(notify, reason);
     return revoked;
+  }
+
+  /**
+   * Tells the issuing CA, best effort after the commit (our record is what CRL and OCSP
+   * serve; a CA that cannot be reached now does not undo the revocation). `issuer_notified`
+   * records whether it was told.
+   */
+  private async notifyIssuer(
+    n: { revocationId: string; issuerId: string; caId: string | null; serial: string },
+    reason: string,
+  ): Promise<void> {
+    try {
+      const { connector } = await this.connectors.forRevocation(n.issuerId, n.caId);
+      await connector.revoke({ serialHex: n.serial, reason });
+      await this.revocations.markIssuerNotified(n.revocationId);
+    } catch (e) {
+      this.logger.warn(`revocation ${n.revocationId}: issuer ${n.issuerId} not notified: ${(e as Error).message}`);
+    }
   }
 }

@@ -109,6 +109,12 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
   const revoke = async (certId: string, reason: string) => {
     const res = await t.http.post(`/api/v1/certificates/${certId}/revoke`).set('Authorization', admin).send({ reason });
     expect(res.status).toBe(200);
+    // The issuing CA was told (Local CA: its own CRL/OCSP are the record, so telling it succeeds).
+    const rows: { issuer_notified: boolean }[] = await t.ds.query(
+      `SELECT issuer_notified FROM certificate_revocations WHERE certificate_id = $1`,
+      [certId],
+    );
+    expect(rows).toEqual([{ issuer_notified: true }]);
   };
 
   /** `openssl ocsp` against our responder over POST; returns stdout + stderr. */
