@@ -4,6 +4,7 @@ import { Inventory1795424000000 } from './1795424000000-Inventory';
 import { Revocations1795510400000 } from './1795510400000-Revocations';
 import { Issuance1795596800000 } from './1795596800000-Issuance';
 import { Approvals1795683200000 } from './1795683200000-Approvals';
+import { Discovery1795769600000 } from './1795769600000-Discovery';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -12,6 +13,7 @@ export const MIGRATIONS = [
   Revocations1795510400000,
   Issuance1795596800000,
   Approvals1795683200000,
+  Discovery1795769600000,
 ];
 
 /**

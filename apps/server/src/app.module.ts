@@ -47,6 +47,8 @@ import { ApprovalsModule } from './approvals/approvals.module';
 import { PkiEndpointsModule } from './pki-endpoints/pki-endpoints.module';
 import { IntermediatesModule } from './intermediates/intermediates.module';
 import { AgentWorkModule } from './agent-work/agent-work.module';
+import { DiscoveryModule } from './discovery/discovery.module';
+import { VerificationModule } from './verification/verification.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -156,6 +158,8 @@ export class AppModule implements NestModule {
         PkiEndpointsModule,
         IntermediatesModule,
         AgentWorkModule,
+        DiscoveryModule,
+        VerificationModule,
         StatsModule,
         RenewalModule,
       ],

@@ -57,7 +57,8 @@ export class CertificateActionsService {
   async renew(actor: Principal, id: string): Promise<CertificateJobDto> {
     checkPathId(id);
     const { job, dto } = await this.requestRenewal(actor, id);
-    if (job.created && job.status === 'Pending') await this.dispatcher.enqueue([{ id: job.id, attempts: job.attempts }]);
+    if (job.created && job.status === 'Pending')
+      await this.dispatcher.enqueue([{ id: job.id, attempts: job.attempts }]);
     return dto;
   }
 

@@ -35,6 +35,6 @@ import { ExportRateLimiter } from './export-rate-limiter';
     CertificateExportService,
     ExportRateLimiter,
   ],
-  exports: [CertificatesRepository],
+  exports: [CertificatesRepository, CertificatesService],
 })
 export class CertificatesModule {}
