@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
-/** Layering (never the other way): domain <- pki <- connectors/approval <- apps. */
+/** Layering (never the other way): domain <- pki <- connectors/approval <- apps; api-client <- apps. */
 const appImports = { group: ['**/apps/**', 'apps/*'], message: 'libs never import apps' };
 const lib = (name) => ({ group: [`@certctl/${name}`, `**/libs/${name}/**`] });
 const layer = (files, forbidden) => ({
@@ -44,10 +44,12 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
     },
   },
-  layer(['libs/domain/**/*.ts'], ['pki', 'connectors', 'approval']),
-  layer(['libs/pki/**/*.ts'], ['connectors', 'approval']),
-  layer(['libs/connectors/**/*.ts'], ['approval']),
-  layer(['libs/approval/**/*.ts'], ['connectors']),
+  layer(['libs/domain/**/*.ts'], ['pki', 'connectors', 'approval', 'api-client']),
+  layer(['libs/pki/**/*.ts'], ['connectors', 'approval', 'api-client']),
+  layer(['libs/connectors/**/*.ts'], ['approval', 'api-client']),
+  layer(['libs/approval/**/*.ts'], ['connectors', 'api-client']),
+  // The HTTP client of the server's API (agent, mcp, cli): it stands alone.
+  layer(['libs/api-client/**/*.ts'], ['domain', 'pki', 'connectors', 'approval']),
   {
     // Tests use jest's loose matchers (expect.any, expect.stringContaining) on untyped bodies.
     files: ['**/*.spec.ts', '**/*.integration-spec.ts', 'e2e/**/*.ts', 'test/**/*.ts'],

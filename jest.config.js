@@ -21,7 +21,7 @@ const common = {
   // NestJS 12, pkijs and asn1js ship ESM only: let swc turn them into CommonJS for jest.
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|pkijs|asn1js|@peculiar/utils|@noble|bytestreamjs|file-type)/)'],
   moduleNameMapper: {
-    '^@certctl/(domain|pki|connectors|approval)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@certctl/(domain|pki|connectors|approval|api-client)$': '<rootDir>/libs/$1/src/index.ts',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
 };

@@ -11,3 +11,4 @@ export * from './issuers/registry';
 export * from './targets/target-configs';
 export * from './targets/registry';
 export * from './targets/target-port';
+export * from './discovery/filesystem';

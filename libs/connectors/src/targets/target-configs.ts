@@ -24,27 +24,47 @@ import {
   str,
 } from '../config/fields';
 import { awsAccessKeyId, awsCredentials, together } from '../config/rules';
-import { defineConfig, type ConfigSpec, type RefineContext } from '../config/spec';
+import { defineConfig, type ConfigSpec, type RefineContext, type Refinement } from '../config/spec';
+import { verificationFields, verificationRules } from './verify-endpoint';
 
 /*
  * Target configs describe where an agent puts a certificate. Agents deploy; the server
  * never connects to a target. Commands are argv arrays executed without a shell.
  */
 
-/** Certificate, key and chain files written by the agent on the host it runs on. */
+/**
+ * Every target type also takes the optional post-deployment check (verify_host, verify_port,
+ * verify_server_name): the agent's TLS handshake compares the served certificate.
+ */
+function targetConfig<S extends z.ZodRawShape>(shape: S, refine?: Refinement<z.infer<z.ZodObject<S>>>) {
+  return defineConfig({ ...shape, ...verificationFields }, (v, ctx) => {
+    refine?.(v as z.infer<z.ZodObject<S>>, ctx);
+    verificationRules(v, ctx);
+  });
+}
+
+/**
+ * Certificate, key and chain files written by the agent on the host it runs on. Without
+ * chain_path the chain is appended to cert_path (a full chain file). Existing files keep
+ * their owner and mode; new files get file_owner/file_group (default: the agent's user),
+ * 0644 for certificates and key_file_mode (default 0600) for the key.
+ */
 const pemFiles = {
   cert_path: absolutePath(),
   key_path: absolutePath(),
   chain_path: absolutePath().optional(),
+  /** Applied to new and existing files. */
   file_owner: posixName().optional(),
   file_group: posixName().optional(),
-  /** Mode of the key file (certificates are written 0644); default 0600. */
+  /** Mode of the key file; when set it is applied to an existing key file too. Default 0600. */
   key_file_mode: fileMode().optional(),
 };
 
+/** Each type documents its default commands, used when these fields are absent. */
 const commands = {
   /** Checks the new configuration before the reload (e.g. ["nginx", "-t"]); a failure rolls back. */
   validate_command: argv().optional(),
+  /** Makes the service load the new files; a failure rolls back and reloads the old files. */
   reload_command: argv().optional(),
 };
 
@@ -60,35 +80,59 @@ function distinctPaths(v: Record<string, unknown>, ctx: RefineContext, fields: r
   }
 }
 
-const fileTarget = (extra: z.ZodRawShape = {}) =>
-  defineConfig({ ...pemFiles, ...commands, ...extra }, (v, ctx) =>
+const fileTarget = <E extends z.ZodRawShape = Record<never, never>>(extra?: E) =>
+  targetConfig({ ...pemFiles, ...commands, ...extra } as typeof pemFiles & typeof commands & E, (v, ctx) =>
     distinctPaths(v, ctx, ['cert_path', 'key_path', 'chain_path']),
   );
 
-/** NGINX: writes the files, validates with `nginx -t`, reloads. */
+/** NGINX: writes the files; validate default ["nginx", "-t"], reload default ["nginx", "-s", "reload"]. */
 export const nginxConfig = fileTarget({
-  /** Write certificate + chain into cert_path (what ssl_certificate expects). */
+  /**
+   * Write certificate + chain into cert_path (what ssl_certificate expects). Default: true
+   * without chain_path, false with it (the chain then goes to chain_path only).
+   */
   fullchain: bool().optional(),
 });
-/** Apache httpd: writes the files, validates with `apachectl configtest`, graceful reload. */
+/** Apache httpd: writes the files; validate default ["apachectl", "configtest"], reload default ["apachectl", "graceful"]. */
 export const apacheConfig = fileTarget();
-/** Postfix: writes the files, `postfix check`, `postfix reload`. */
+/** Postfix: writes the files; validate default ["postfix", "check"], reload default ["postfix", "reload"]. */
 export const postfixConfig = fileTarget();
-/** Dovecot: writes the files, `doveconf -n`, `doveadm reload`. */
+/** Dovecot: writes the files; validate default ["doveconf", "-n"], reload default ["doveadm", "reload"]. */
 export const dovecotConfig = fileTarget();
 
-/** HAProxy: one combined PEM (certificate + chain + key); reload, or hot update over the runtime API. */
-export const haproxyConfig = defineConfig({
-  pem_path: absolutePath(),
-  file_owner: posixName().optional(),
-  file_group: posixName().optional(),
-  /** Runtime API socket for `set ssl cert` + `commit ssl cert` without a reload. */
-  runtime_api_socket: absolutePath().optional(),
-  ...commands,
-});
+/**
+ * HAProxy: one combined PEM (certificate + chain + key, mode 0600 when new); validate default
+ * ["haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"], reload default ["systemctl", "reload", "haproxy"],
+ * or a hot update over the runtime API instead of the reload.
+ */
+export const haproxyConfig = targetConfig(
+  {
+    pem_path: absolutePath(),
+    file_owner: posixName().optional(),
+    file_group: posixName().optional(),
+    /**
+     * Stats socket with `level admin`: `set ssl cert` + `commit ssl cert` replace the
+     * certificate in the running process (pem_path must be a `crt` HAProxy loaded).
+     */
+    runtime_api_socket: absolutePath().optional(),
+    ...commands,
+  },
+  (v, ctx) => {
+    if (v.runtime_api_socket !== undefined && v.reload_command !== undefined) {
+      ctx.issue('reload_command', 'use either runtime_api_socket or reload_command, not both');
+    }
+    // The runtime API splits its commands on spaces and `;`.
+    if (v.runtime_api_socket !== undefined && /[\s;\\]/.test(v.pem_path)) {
+      ctx.issue('pem_path', 'must not contain spaces, ; or \\ when runtime_api_socket is used');
+    }
+  },
+);
 
-/** Traefik file provider: writes into a watched location; Traefik reloads by itself. */
-export const traefikConfig = defineConfig(
+/**
+ * Traefik file provider: writes the files (and the dynamic configuration naming them) into a
+ * location Traefik watches; Traefik reloads by itself, so there is no command.
+ */
+export const traefikConfig = targetConfig(
   {
     ...pemFiles,
     /** Dynamic configuration file (tls.certificates) the agent keeps pointing at the files. */
@@ -98,7 +142,7 @@ export const traefikConfig = defineConfig(
 );
 
 /** Caddy: hot-load through the admin API, or write files and reload. */
-export const caddyConfig = defineConfig(
+export const caddyConfig = targetConfig(
   {
     mode: oneOf(['admin_api', 'file'] as const),
     /** Usually http://localhost:2019; only the agent on that host reaches it. */
@@ -121,7 +165,7 @@ export const caddyConfig = defineConfig(
 );
 
 /** Envoy: file-based, optionally with an SDS resource file Envoy watches. */
-export const envoyConfig = defineConfig(
+export const envoyConfig = targetConfig(
   {
     ...pemFiles,
     sds_config_path: absolutePath().optional(),
@@ -157,7 +201,7 @@ function winrmRules(v: Record<string, unknown>, ctx: RefineContext): void {
 }
 
 /** IIS: import the PFX and bind it to a site (agent-local PowerShell, or WinRM from a proxy agent). */
-export const iisConfig = defineConfig(
+export const iisConfig = targetConfig(
   {
     ...winrm,
     site_name: text(256),
@@ -176,7 +220,7 @@ export const iisConfig = defineConfig(
 );
 
 /** Windows certificate store import (local or WinRM). */
-export const winCertStoreConfig = defineConfig(
+export const winCertStoreConfig = targetConfig(
   {
     ...winrm,
     store_location: oneOf(['LocalMachine', 'CurrentUser'] as const),
@@ -190,7 +234,7 @@ export const winCertStoreConfig = defineConfig(
 );
 
 /** F5 BIG-IP through iControl REST (a proxy agent in the appliance's network zone). */
-export const f5Config = defineConfig({
+export const f5Config = targetConfig({
   host: host(),
   port: port().optional(),
   username: text(256),
@@ -203,7 +247,7 @@ export const f5Config = defineConfig({
 });
 
 /** Agentless Linux/Unix host over SSH/SFTP (a proxy agent connects). */
-export const sshConfig = defineConfig(
+export const sshConfig = targetConfig(
   {
     host: host(),
     port: port().optional(),
@@ -238,7 +282,7 @@ export const sshConfig = defineConfig(
 );
 
 /** Java keystore (JKS or PKCS#12) through keytool. */
-export const javaKeystoreConfig = defineConfig({
+export const javaKeystoreConfig = targetConfig({
   keystore_path: absolutePath(),
   keystore_type: oneOf(['JKS', 'PKCS12'] as const),
   /** keytool requires at least 6 characters. */
@@ -253,7 +297,7 @@ export const javaKeystoreConfig = defineConfig({
 });
 
 /** A `kubernetes.io/tls` Secret; in-cluster service account unless a kubeconfig is given. */
-export const kubernetesSecretsConfig = defineConfig({
+export const kubernetesSecretsConfig = targetConfig({
   namespace: dnsLabel(),
   secret_name: dnsSubdomain(),
   kubeconfig: secret(262_144, {
@@ -268,7 +312,7 @@ export const kubernetesSecretsConfig = defineConfig({
 });
 
 /** AWS Certificate Manager import (re-import keeps the ARN). */
-export const awsAcmConfig = defineConfig(
+export const awsAcmConfig = targetConfig(
   {
     region: awsRegion(),
     /** Re-import into this certificate; a new one is imported when absent. */
@@ -289,7 +333,7 @@ export const awsAcmConfig = defineConfig(
 const AZURE_VAULT_HOST = /^[a-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|microsoftazure\.de)$/i;
 
 /** Azure Key Vault certificate import; managed identity unless a client secret is given. */
-export const azureKeyVaultConfig = defineConfig(
+export const azureKeyVaultConfig = targetConfig(
   {
     vault_url: httpsUrl().refine((u) => {
       try {

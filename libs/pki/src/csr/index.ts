@@ -3,3 +3,4 @@ export * from './parse-csr';
 export * from './profile';
 export * from './san';
 export * from './tls-feature';
+export * from './build-csr';

@@ -1,0 +1,54 @@
+import {
+  exportPrivateKeyPem,
+  generateKeyPair,
+  KEY_ALGORITHMS,
+  buildCsr,
+  sansFromStrings,
+  type KeyAlgorithm,
+} from '@certctl/pki';
+import type { AgentLogger } from '../logging/agent-logger';
+import type { KeyStore } from '../keys/key-store';
+import type { ServerApi, WorkItem } from '../api/server-api';
+
+/** The key the job asks for when this agent can make it, else ECDSA P-256. */
+export function keyAlgorithmFor(item: Pick<WorkItem, 'key_algorithm'>): KeyAlgorithm {
+  const wanted = item.key_algorithm?.trim().toUpperCase();
+  return KEY_ALGORITHMS.find((a) => a.toUpperCase() === wanted) ?? 'ECDSA-P256';
+}
+
+/**
+ * An AwaitingCSR job: a fresh key made here and stored 0600 (pending), a CSR with the
+ * certificate's names, submitted; once the server has issued the certificate the key
+ * becomes the certificate's current key. The private key never leaves this machine.
+ */
+export async function handleCsrJob(
+  item: WorkItem,
+  deps: { api: ServerApi; keys: KeyStore; log: AgentLogger },
+): Promise<void> {
+  const { api, keys, log } = deps;
+  const alg = keyAlgorithmFor(item);
+  const pair = await generateKeyPair(alg);
+  const keyPath = await keys.writePending(item.certificate_id, exportPrivateKeyPem(pair.privateKey));
+  let sans;
+  try {
+    sans = sansFromStrings(item.sans ?? []);
+  } catch (e) {
+    // The server issues the certificate's own names whatever the CSR asks; never block on this.
+    log.warn('CSR without SANs: the job lists names this agent cannot encode', {
+      job_id: item.id,
+      error: (e as Error).message,
+    });
+  }
+  const csrPem = await buildCsr({ keys: pair, commonName: item.common_name ?? undefined, sans });
+  const issued = await api.submitCsr(item.certificate_id, csrPem, item.id);
+  await keys.promotePending(item.certificate_id);
+  log.info('certificate issued for a locally generated key', {
+    job_id: item.id,
+    certificate_id: item.certificate_id,
+    version_id: issued.version_id,
+    serial_number: issued.serial_number,
+    key_algorithm: alg,
+    key_file: keyPath.replace(/\.pending$/, ''),
+    deployment_jobs: issued.deployment_job_ids,
+  });
+}

@@ -1,0 +1,4 @@
+// The typed certctl REST client: types generated from docs/openapi.json (`npm run sdk`).
+export type { paths, components, operations } from './schema';
+export * from './client';
+export * from './errors';
