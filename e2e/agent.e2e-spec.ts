@@ -19,6 +19,7 @@ import { freePort, pollUntil } from './support/util';
  *   TLS check of a listener serving those files is reported; the key file is 0600 in a 0700
  *   directory and the server database holds no private key.
  * - Filesystem discovery reports a certificate placed in a scanned directory.
+ * - Restarted with the same key directory, the agent reuses its stored identity (no new agent).
  * - The server goes away: the agent backs off (growing delays), then resumes.
  * - The agent is retired: its next call gets 410 and it exits 0.
  */
@@ -322,6 +323,32 @@ test('filesystem discovery reports the certificate found in the scanned director
     source_path: join(discoveryDir, 'found.pem'),
   });
 });
+
+test('restarted with the same key dir and settings: it reuses the stored identity, no second agent registered', async () => {
+  const agentsBefore = await call('GET', '/api/v1/agents?per_page=100', undefined, 200);
+  const stateBefore = await readFile(join(keyDir, 'agent-state.json'), 'utf8');
+  expect(await agent.stop()).toEqual({ code: 0, signal: null });
+
+  agent = await startAgent(agentEnv());
+  const reused = await agent.waitForLog('stored identity', (l) => l.msg === 'using the stored agent identity');
+  expect(reused.agent_id).toBe(agentId);
+  await agent.waitForLog('heartbeat after the restart', (l) => l.msg === 'agent started');
+  const started = Date.now();
+  await pollUntil(
+    'a heartbeat from the restarted agent',
+    () => call('GET', `/api/v1/agents/${agentId}`),
+    (r) => r.status === 200 && Date.parse(r.json.last_heartbeat_at) >= started - 1_000,
+    { timeoutMs: 15_000 },
+  );
+  expect(agent.logs().some((l) => l.msg === 'registered with the server')).toBe(false);
+  expect(await readFile(join(keyDir, 'agent-state.json'), 'utf8')).toBe(stateBefore);
+
+  const agentsAfter = await call('GET', '/api/v1/agents?per_page=100', undefined, 200);
+  expect(agentsAfter.json.data.map((a: { id: string }) => a.id).sort()).toEqual(
+    agentsBefore.json.data.map((a: { id: string }) => a.id).sort(),
+  );
+  expect(agentsAfter.json.data.filter((a: { name: string }) => a.name === AGENT_NAME)).toHaveLength(1);
+}, 60_000);
 
 test('server down for a while: the agent backs off with growing delays, then resumes', async () => {
   const from = agent.logs().length;

@@ -4,7 +4,9 @@ import { caddyConnector } from './caddy';
 import { envoyConnector } from './envoy';
 import { haproxyConnector } from './haproxy';
 import { javaKeystoreConnector } from './java-keystore';
+import { kubernetesSecretsConnector } from './kubernetes-secrets';
 import { apacheConnector, dovecotConnector, nginxConnector, postfixConnector } from './pem-file-targets';
+import { sshConnector } from './ssh';
 import { TARGET_CONFIGS } from './target-configs';
 import type { TargetConnector } from './target-port';
 import { traefikConnector } from './traefik';
@@ -25,6 +27,8 @@ const TARGET_CONNECTORS: Partial<Record<TargetType, TargetConnector>> = {
   [TargetType.Caddy]: caddyConnector,
   [TargetType.Envoy]: envoyConnector,
   [TargetType.JavaKeystore]: javaKeystoreConnector,
+  [TargetType.SSH]: sshConnector,
+  [TargetType.KubernetesSecrets]: kubernetesSecretsConnector,
 };
 
 /** The connector that deploys to a target type, or undefined when this build has none. */

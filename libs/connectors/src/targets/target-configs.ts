@@ -255,7 +255,11 @@ export const sshConfig = targetConfig(
     private_key: secretPem(/(OPENSSH |RSA |EC |ENCRYPTED )?PRIVATE KEY/, 'private key').optional(),
     private_key_passphrase: secret(1024).optional(),
     password: secret(1024).optional(),
-    /** Pins the server's host key: `SHA256:<base64>` as ssh-keygen -lf prints it. */
+    /**
+     * Pins the server's host key: `SHA256:<base64>` as ssh-keygen -lf prints it. Required to
+     * deploy (there is no trust-on-first-use): without it the agent refuses the connection and
+     * its error names the fingerprint the host presented, for the operator to check and pin.
+     */
     host_key_fingerprint: str()
       .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'must be a SHA256:<base64> host key fingerprint')
       .optional(),
@@ -263,8 +267,13 @@ export const sshConfig = targetConfig(
     key_path: absolutePath(),
     chain_path: absolutePath().optional(),
     key_file_mode: fileMode().optional(),
-    /** Run the file writes and the reload through sudo. */
+    /** Run the file writes and the reload through sudo. Not supported yet: a deployment refuses it. */
     use_sudo: bool().optional(),
+    /**
+     * Remote commands, run over SSH exec (argv quoted for the remote POSIX shell). A failing
+     * validate or reload restores every written file. No defaults: without them files are only written.
+     */
+    validate_command: argv().optional(),
     reload_command: argv().optional(),
   },
   (v, ctx) => {
