@@ -145,7 +145,10 @@ export interface paths {
     /** List agents (retired ones excluded) */
     get: operations['listAgents'];
     put?: never;
-    /** Register an agent; the response carries its API key, shown only this once */
+    /**
+     * Register an agent; the response carries its API key, shown only this once
+     * @description Authenticate with an API key granting agent.edit or, when the server sets CERTCTL_AGENT_BOOTSTRAP_TOKEN, with that token as the bearer (an agent enrolling itself). Failed credentials are counted per source address: past 10 in 15 minutes the address gets 429 until the window ends.
+     */
     post: operations['registerAgent'];
     delete?: never;
     options?: never;
@@ -5032,6 +5035,24 @@ export interface operations {
       };
       /** @description The id, or the name of an active agent, is taken */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Too many failed credentials from this address; see Retry-After */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The bootstrap token cannot be accepted while the rate limiter (Redis) is unreachable */
+      503: {
         headers: {
           [name: string]: unknown;
         };

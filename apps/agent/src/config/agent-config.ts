@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { readTargetSecrets, TargetSecretsError } from './target-secrets';
 
 /**
  * The agent's whole configuration: read once at start from CERTCTL_* variables, validated,
@@ -106,6 +107,7 @@ const schema = z
       return [...new Set(dirs)];
     }),
     CERTCTL_SERVER_CA_BUNDLE_PATH: absolutePath('CERTCTL_SERVER_CA_BUNDLE_PATH'),
+    CERTCTL_AGENT_TARGET_SECRETS_FILE: absolutePath('CERTCTL_AGENT_TARGET_SECRETS_FILE'),
     CERTCTL_AGENT_HEARTBEAT_INTERVAL: duration('CERTCTL_AGENT_HEARTBEAT_INTERVAL', '60s', 100, DAY),
     CERTCTL_AGENT_POLL_INTERVAL: duration('CERTCTL_AGENT_POLL_INTERVAL', '30s', 100, DAY),
     CERTCTL_AGENT_DISCOVERY_INTERVAL: duration('CERTCTL_AGENT_DISCOVERY_INTERVAL', '6h', 1000, 30 * DAY),
@@ -148,6 +150,11 @@ export interface AgentConfig {
   caBundlePath?: string;
   /** The CA bundle's PEM, read once at start. */
   caBundlePem?: string;
+  /**
+   * JSON file with the secret fields of target configurations (never sent by the server),
+   * checked at start (mode 0600, shape) and read again for each deployment.
+   */
+  targetSecretsFile?: string;
   heartbeatIntervalMs: number;
   pollIntervalMs: number;
   discoveryIntervalMs: number;
@@ -188,6 +195,14 @@ export function loadAgentConfig(env: Record<string, string | undefined>): AgentC
       ]);
     }
   }
+  if (e.CERTCTL_AGENT_TARGET_SECRETS_FILE) {
+    try {
+      readTargetSecrets(e.CERTCTL_AGENT_TARGET_SECRETS_FILE);
+    } catch (err) {
+      if (err instanceof TargetSecretsError) throw new AgentConfigError([err.message]);
+      throw err;
+    }
+  }
   return {
     serverUrl: e.CERTCTL_SERVER_URL,
     apiKey: e.CERTCTL_API_KEY,
@@ -198,6 +213,7 @@ export function loadAgentConfig(env: Record<string, string | undefined>): AgentC
     discoveryDirs: e.CERTCTL_DISCOVERY_DIRS,
     caBundlePath: e.CERTCTL_SERVER_CA_BUNDLE_PATH,
     caBundlePem,
+    targetSecretsFile: e.CERTCTL_AGENT_TARGET_SECRETS_FILE,
     heartbeatIntervalMs: e.CERTCTL_AGENT_HEARTBEAT_INTERVAL,
     pollIntervalMs: e.CERTCTL_AGENT_POLL_INTERVAL,
     discoveryIntervalMs: e.CERTCTL_AGENT_DISCOVERY_INTERVAL,

@@ -36,8 +36,10 @@ export async function readState(keyDir: string): Promise<AgentState | undefined>
 /**
  * Settles who this agent is: CERTCTL_AGENT_ID + its key; or the identity a previous
  * registration stored; or a new registration of CERTCTL_AGENT_NAME (with
- * CERTCTL_AGENT_BOOTSTRAP_TOKEN when set, else CERTCTL_API_KEY), whose id and key are
- * stored before they are used. Network failures propagate (the caller retries).
+ * CERTCTL_AGENT_BOOTSTRAP_TOKEN as the bearer when set, else CERTCTL_API_KEY), whose id and
+ * key are stored (0600) before they are used, so the token is needed only once per agent.
+ * A refused registration (400/401/403/409) stops the agent with exit code 1 and a hint;
+ * network failures, 429 and 5xx propagate (the caller retries with backoff).
  */
 export async function establishIdentity(
   config: AgentConfig,
@@ -62,8 +64,7 @@ export async function establishIdentity(
   } catch (e) {
     if (isApiError(e) && [400, 401, 403, 409].includes(e.status)) {
       throw new StopAgent(
-        `registering agent ${JSON.stringify(name)} failed (${e.status}): ${e.message}` +
-          (e.status === 409 ? ' (an active agent has this name: set CERTCTL_AGENT_ID and its key instead)' : ''),
+        `registering agent ${JSON.stringify(name)} failed (${e.status}): ${e.message}${registrationHint(config, e.status)}`,
         1,
       );
     }
@@ -80,4 +81,22 @@ export async function establishIdentity(
   await api.useIdentity(reg.id, reg.api_key);
   log('registered with the server', { agent_id: reg.id, name });
   return { agentId: reg.id, registered: true };
+}
+
+/** What the operator should fix after a refused registration (the credential itself is never printed). */
+function registrationHint(config: AgentConfig, status: number): string {
+  const viaToken = config.bootstrapToken !== undefined;
+  switch (status) {
+    case 401:
+      return viaToken
+        ? "; the server refused CERTCTL_AGENT_BOOTSTRAP_TOKEN: it must equal the server's CERTCTL_AGENT_BOOTSTRAP_TOKEN " +
+            '(and the server must have one set)'
+        : '; the server refused CERTCTL_API_KEY: use a valid key allowed to register agents (agent.edit)';
+    case 403:
+      return viaToken ? '' : '; CERTCTL_API_KEY lacks the agent.edit permission needed to register agents';
+    case 409:
+      return '; an active agent already has this name: choose another CERTCTL_AGENT_NAME, or set CERTCTL_AGENT_ID and its key';
+    default:
+      return '';
+  }
 }

@@ -113,6 +113,7 @@ export class AgentRunner {
             log: this.log,
             connectors: this.connectors,
             hardStop: this.hardStop.signal,
+            targetSecretsFile: this.config.targetSecretsFile,
           });
         } else this.log.debug('ignoring a work item of an unknown kind', { ...ctx, status: item.status });
       } catch (e) {

@@ -1,6 +1,7 @@
 import { checkConfig, DeployError, targetConfigSpec, type TargetConnector } from '@certctl/connectors';
 import { TargetType } from '@certctl/domain';
 import { isApiError } from '@certctl/api-client';
+import { mergeTargetSecrets, TargetSecretsError } from '../config/target-secrets';
 import { errorText, type AgentLogger } from '../logging/agent-logger';
 import type { KeyStore } from '../keys/key-store';
 import type { AgentJob, JobStatusReport, ServerApi, WorkItem } from '../api/server-api';
@@ -16,6 +17,8 @@ export interface DeploymentDeps {
   connectors: TargetConnectorLookup;
   /** Aborts a running deploy (second shutdown signal); a plain shutdown lets it finish. */
   hardStop?: AbortSignal;
+  /** CERTCTL_AGENT_TARGET_SECRETS_FILE: the values of the target's secret fields (never from the server). */
+  targetSecretsFile?: string;
   verify?: typeof verifyServed;
 }
 
@@ -67,7 +70,22 @@ export async function handleDeploymentJob(item: WorkItem, deps: DeploymentDeps):
     const type = item.target_type ?? '';
     connector = isTargetType(type) ? deps.connectors(type) : undefined;
     if (!connector) throw new JobFailure(`this agent has no connector for target type ${JSON.stringify(type)}`);
-    const checked = checkConfig(targetConfigSpec(type as TargetType), item.target_config ?? {}, 'target.config');
+    const spec = targetConfigSpec(type as TargetType);
+    let withSecrets: Record<string, unknown>;
+    try {
+      withSecrets = mergeTargetSecrets({
+        targetId: item.target_id ?? '',
+        targetType: type,
+        config: item.target_config ?? {},
+        requiredFields: item.secret_fields ?? [],
+        secretFieldsOfType: spec.secretFields,
+        file: deps.targetSecretsFile,
+      });
+    } catch (e) {
+      if (e instanceof TargetSecretsError) throw new JobFailure(e.message);
+      throw e;
+    }
+    const checked = checkConfig(spec, withSecrets, 'target.config');
     if (!checked.ok) throw new JobFailure(`invalid target configuration: ${checked.issues.join('; ')}`);
     config = checked.config;
 

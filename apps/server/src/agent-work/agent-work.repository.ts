@@ -2,12 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { JobStatus, JobType, KeyAlgorithmRule } from '@certctl/domain';
+import { agentState, type AgentState } from '../agents/agent-state';
 import { rowsOf } from '../database/sql';
-
-export interface AgentState {
-  id: string;
-  retired_at: Date | null;
-}
 
 export interface WorkRow {
   id: string;
@@ -82,13 +78,7 @@ export class AgentWorkRepository {
    * the row FOR UPDATE and cancels the agent's open jobs) until this transaction ends.
    */
   async agent(id: string, m?: EntityManager): Promise<AgentState | null> {
-    const rows = rowsOf<AgentState>(
-      await (m ?? this.ds.manager).query(
-        `SELECT id, retired_at FROM agents WHERE id = $1${m ? ' FOR KEY SHARE' : ''}`,
-        [id],
-      ),
-    );
-    return rows[0] ?? null;
+    return agentState(m ?? this.ds.manager, id, m !== undefined);
   }
 
   /**

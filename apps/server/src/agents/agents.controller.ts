@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -8,10 +8,13 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequirePermission } from '../auth/access-policy.decorator';
+import { AcceptsAgentBootstrapToken } from '../auth/agent-bootstrap';
 import { ErrorResponseDto } from '../http/error-response.dto';
 import type { Principal } from '../http/request-context';
 import { AgentsService } from './agents.service';
@@ -43,14 +46,31 @@ export class AgentsController {
 
   @Post()
   @RequirePermission('agent.edit')
+  @AcceptsAgentBootstrapToken()
   @ApiOperation({
     operationId: 'registerAgent',
     summary: 'Register an agent; the response carries its API key, shown only this once',
+    description:
+      'Authenticate with an API key granting agent.edit or, when the server sets CERTCTL_AGENT_BOOTSTRAP_TOKEN, ' +
+      'with that token as the bearer (an agent enrolling itself). Failed credentials are counted per source ' +
+      'address: past 10 in 15 minutes the address gets 429 until the window ends.',
   })
   @ApiCreatedResponse({ type: RegisteredAgentDto })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'The id, or the name of an active agent, is taken' })
-  register(@CurrentPrincipal() p: Principal, @Body() body: RegisterAgentDto): Promise<RegisteredAgentDto> {
-    return this.agents.register(p, body);
+  @ApiTooManyRequestsResponse({
+    type: ErrorResponseDto,
+    description: 'Too many failed credentials from this address; see Retry-After',
+  })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponseDto,
+    description: 'The bootstrap token cannot be accepted while the rate limiter (Redis) is unreachable',
+  })
+  register(
+    @CurrentPrincipal() p: Principal,
+    @Body() body: RegisterAgentDto,
+    @Ip() sourceIp: string,
+  ): Promise<RegisteredAgentDto> {
+    return this.agents.register(p, body, sourceIp);
   }
 
   // Declared before `:id` so that `retired` is not read as an agent id.

@@ -13,6 +13,7 @@ import {
   type ListResult,
 } from '@certctl/domain';
 import { AuditRepository } from '../audit/audit.repository';
+import { AGENT_BOOTSTRAP_ACTOR } from '../auth/agent-bootstrap';
 import { displayPrefix, generateApiKey, hashApiKey } from '../auth/api-key';
 import { AuthRepository } from '../auth/auth.repository';
 import { rethrowConstraint } from '../database/pg-errors';
@@ -55,9 +56,12 @@ export class AgentsService {
 
   /**
    * Registers an agent with its own API key (actor = the agent, role `agent`), both in one
-   * transaction. The key is returned here once and never again.
+   * transaction. The key is returned here once and never again. The caller is an API key
+   * with agent.edit or the agent itself with CERTCTL_AGENT_BOOTSTRAP_TOKEN; either way an
+   * active agent's name is never registered twice (409).
    */
-  async register(actor: Principal, body: RegisterAgentDto): Promise<RegisteredAgentDto> {
+  async register(actor: Principal, body: RegisterAgentDto, sourceIp?: string): Promise<RegisteredAgentDto> {
+    const via = actor.actorId === AGENT_BOOTSTRAP_ACTOR ? 'agent_bootstrap_token' : 'api_key';
     if (body.id !== undefined && isSentinel(body.id)) {
       throw invalid(`body.id: ${JSON.stringify(body.id)} is reserved for a built-in discovery source`);
     }
@@ -91,6 +95,8 @@ export class AgentsService {
           name: agent.name,
           hostname: agent.hostname,
           api_key_id: keyId,
+          via,
+          source_ip: sourceIp ?? null,
         });
         return { ...AgentDto.from(agent), api_key: key };
       });

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { AgentBootstrapService } from './agent-bootstrap';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { AuthRepository } from './auth.repository';
@@ -12,7 +13,7 @@ import { RolesController } from './roles.controller';
 @Module({
   imports: [AuditModule],
   controllers: [AuthController, RolesController, KeysController],
-  providers: [AuthRepository, AuthService, AuthGuard, RbacRepository, RbacService],
+  providers: [AuthRepository, AuthService, AgentBootstrapService, AuthGuard, RbacRepository, RbacService],
   exports: [AuthService, AuthGuard, AuthRepository],
 })
 export class AuthModule {}

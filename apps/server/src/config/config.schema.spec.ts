@@ -74,3 +74,36 @@ describe('loadConfig', () => {
     expect(problems({ CERTCTL_BOOTSTRAP_TOKEN: 'short' })[0]).toContain('CERTCTL_BOOTSTRAP_TOKEN');
   });
 });
+
+describe('agent bootstrap token', () => {
+  it('is optional, trimmed, and at least 16 characters', () => {
+    expect(loadConfig({}).agentBootstrapToken).toBeUndefined();
+    expect(loadConfig({ CERTCTL_AGENT_BOOTSTRAP_TOKEN: '  agent-enroll-token-0123  ' }).agentBootstrapToken).toBe(
+      'agent-enroll-token-0123',
+    );
+    expect(problems({ CERTCTL_AGENT_BOOTSTRAP_TOKEN: 'short' })[0]).toContain('CERTCTL_AGENT_BOOTSTRAP_TOKEN');
+  });
+
+  it('DENY_EMPTY=true refuses a configuration without the token, naming both variables', () => {
+    const p = problems({ CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY: 'true' });
+    expect(p).toHaveLength(1);
+    expect(p[0]).toContain('CERTCTL_AGENT_BOOTSTRAP_TOKEN is required');
+    expect(p[0]).toContain('CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY=true');
+    expect(
+      loadConfig({
+        CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY: 'true',
+        CERTCTL_AGENT_BOOTSTRAP_TOKEN: 'agent-enroll-token-0123',
+      }).agentBootstrapToken,
+    ).toBe('agent-enroll-token-0123');
+    expect(problems({ CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY: 'maybe' })[0]).toContain(
+      'CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY',
+    );
+  });
+
+  it('must differ from the admin bootstrap token', () => {
+    const same = 'one-token-for-everything-0123';
+    expect(problems({ CERTCTL_AGENT_BOOTSTRAP_TOKEN: same, CERTCTL_BOOTSTRAP_TOKEN: same })[0]).toContain(
+      'must differ from CERTCTL_BOOTSTRAP_TOKEN',
+    );
+  });
+});

@@ -215,6 +215,12 @@ export const configSchema = z
     CERTCTL_BOOTSTRAP_TOKEN: optionalString.pipe(
       z.string().min(16, 'CERTCTL_BOOTSTRAP_TOKEN must be at least 16 characters').optional(),
     ),
+    /** Shared secret agents present (Bearer) on POST /api/v1/agents to register without an API key. */
+    CERTCTL_AGENT_BOOTSTRAP_TOKEN: optionalString.pipe(
+      z.string().min(16, 'CERTCTL_AGENT_BOOTSTRAP_TOKEN must be at least 16 characters').optional(),
+    ),
+    /** true: refuse to start without CERTCTL_AGENT_BOOTSTRAP_TOKEN. */
+    CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY: bool('CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY', false),
     CERTCTL_CONFIG_ENCRYPTION_KEY: z
       .string()
       .optional()
@@ -307,6 +313,22 @@ export const configSchema = z
         message: 'CERTCTL_CA_CERT_PATH and CERTCTL_CA_KEY_PATH must be set together (sub-CA mode of the Local CA)',
       });
     }
+    if (c.CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY && !c.CERTCTL_AGENT_BOOTSTRAP_TOKEN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CERTCTL_AGENT_BOOTSTRAP_TOKEN'],
+        message:
+          'CERTCTL_AGENT_BOOTSTRAP_TOKEN is required because CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY=true ' +
+          '(generate one with `openssl rand -base64 32`, or unset CERTCTL_AGENT_BOOTSTRAP_TOKEN_DENY_EMPTY)',
+      });
+    }
+    if (c.CERTCTL_AGENT_BOOTSTRAP_TOKEN && c.CERTCTL_AGENT_BOOTSTRAP_TOKEN === c.CERTCTL_BOOTSTRAP_TOKEN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CERTCTL_AGENT_BOOTSTRAP_TOKEN'],
+        message: 'CERTCTL_AGENT_BOOTSTRAP_TOKEN must differ from CERTCTL_BOOTSTRAP_TOKEN (the admin day-0 token)',
+      });
+    }
     if (c.CERTCTL_CRL_VALIDITY <= c.CERTCTL_CRL_GENERATION_INTERVAL) {
       ctx.addIssue({
         code: 'custom',
@@ -337,6 +359,8 @@ export class AppConfig {
   readonly rateLimit!: { enabled: boolean; rps: number; burst: number; perUserRps: number; perUserBurst: number };
   readonly logLevel!: Env['CERTCTL_LOG_LEVEL'];
   readonly bootstrapToken?: string;
+  /** CERTCTL_AGENT_BOOTSTRAP_TOKEN: agents register with it instead of an API key; unset = API keys only. */
+  readonly agentBootstrapToken?: string;
   /** Passphrase sealing issuer/target secrets at rest; unset = secrets cannot be stored. */
   readonly configEncryptionKey?: string;
   readonly auditFlushTimeoutMs!: number;
@@ -420,6 +444,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     logLevel: e.CERTCTL_LOG_LEVEL,
     bootstrapToken: e.CERTCTL_BOOTSTRAP_TOKEN,
+    agentBootstrapToken: e.CERTCTL_AGENT_BOOTSTRAP_TOKEN,
     configEncryptionKey: e.CERTCTL_CONFIG_ENCRYPTION_KEY,
     auditFlushTimeoutMs: e.CERTCTL_AUDIT_FLUSH_TIMEOUT_SECONDS * 1000,
     jobs: {

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { ListResult } from '@certctl/domain';
 import { paginate } from '../database/paginate';
+import { agentState, type AgentState } from '../agents/agent-state';
 import { rowsOf } from '../database/sql';
 import {
   DISCOVERED_FIELDS,
@@ -19,11 +20,6 @@ import {
   type DiscoveryStatus,
   type ScanError,
 } from './discovery.entity';
-
-export interface AgentState {
-  id: string;
-  retired_at: Date | null;
-}
 
 /** One certificate of a report, normalized (the repository writes it as is). */
 export interface DiscoveredInput {
@@ -106,13 +102,7 @@ export class DiscoveryRepository {
 
   /** The agent; with `m`, KEY SHARE holds off a concurrent retirement until the transaction ends. */
   async agent(id: string, m?: EntityManager): Promise<AgentState | null> {
-    const rows = rowsOf<AgentState>(
-      await (m ?? this.ds.manager).query(
-        `SELECT id, retired_at FROM agents WHERE id = $1${m ? ' FOR KEY SHARE' : ''}`,
-        [id],
-      ),
-    );
-    return rows[0] ?? null;
+    return agentState(m ?? this.ds.manager, id, m !== undefined);
   }
 
   async insertScan(m: EntityManager, s: ScanInput): Promise<void> {
