@@ -103,6 +103,7 @@ export async function handleDeploymentJob(item: WorkItem, deps: DeploymentDeps):
       {
         targetId: item.target_id ?? '',
         jobId: item.id,
+        certificateId: item.certificate_id,
         config,
         log: (line) => log.info(line, ctx),
         signal: deps.hardStop,

@@ -268,7 +268,7 @@ export const kubernetesSecretsConnector: TargetConnector = {
       'tls.key': joinPem(material.keyPem),
     };
     if (c.include_ca === true) data['ca.crt'] = joinPem(material.chainPem);
-    const certificateId = (ctx as DeployContext & { certificateId?: string }).certificateId;
+    const certificateId = ctx.certificateId;
     const labels: Record<string, string> = {
       ...(c.labels ?? {}),
       [MANAGED_BY_LABEL]: 'certctl',

@@ -14,6 +14,8 @@ export interface DeployMaterial {
 export interface DeployContext {
   targetId: string;
   jobId: string;
+  /** The managed certificate being deployed (labels/annotations on remote objects). */
+  certificateId?: string;
   /** The target's configuration, validated against its type's schema (secrets supplied by the agent). */
   config: ConfigObject;
   /** Progress lines for the agent's log and the job's report. */
