@@ -9,7 +9,7 @@ import { startAgent, type AgentProcess } from './support/agent-process';
 import { HttpsClient, type HttpsResponse } from './support/https';
 import { startNginx, type NginxInstance } from './support/nginx';
 import { openssl } from './support/openssl';
-import { cleanupAll, startServer, tempDir, type ServerProcess } from './support/server-process';
+import { cleanupAll, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
 import { freePort, pollUntil } from './support/util';
 
 /**
@@ -170,17 +170,7 @@ async function renewAndDeploy(): Promise<{ id: string; status: string; last_erro
 }
 
 beforeAll(async () => {
-  const port = await freePort();
-  srv = await startServer({
-    port,
-    env: {
-      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-nginx-key-${randomBytes(16).toString('hex')}`,
-      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
-    },
-  });
-  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
-  admin = srv.adminKey;
-  api = new HttpsClient(srv.port, srv.caFile);
+  ({ srv, api, admin } = await startIssuingServer('nginx'));
 
   const dir = await tempDir('certctl-e2e-nginx-');
   keyDir = join(dir, 'agent-keys');

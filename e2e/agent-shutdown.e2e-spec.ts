@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { startAgent, type AgentLogLine, type AgentProcess } from './support/agent-process';
 import { HttpsClient, type HttpsResponse } from './support/https';
 import { openssl } from './support/openssl';
-import { cleanupAll, startServer, tempDir, type ExitInfo, type ServerProcess } from './support/server-process';
-import { freePort, pollUntil } from './support/util';
+import { cleanupAll, tempDir, type ExitInfo, type ServerProcess, startIssuingServer } from './support/server-process';
+import { pollUntil } from './support/util';
 
 /**
  * The agent's graceful shutdown, black box: the built server and the built agent as two
@@ -117,17 +117,7 @@ async function exitWithin(a: AgentProcess, ms: number): Promise<ExitInfo | 'time
 const indexOf = (logs: AgentLogLine[], pred: (l: AgentLogLine) => boolean): number => logs.findIndex(pred);
 
 beforeAll(async () => {
-  const port = await freePort();
-  srv = await startServer({
-    port,
-    env: {
-      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-shutdown-key-${randomBytes(16).toString('hex')}`,
-      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
-    },
-  });
-  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
-  admin = srv.adminKey;
-  api = new HttpsClient(srv.port, srv.caFile);
+  ({ srv, api, admin } = await startIssuingServer('shutdown'));
 
   const dir = await tempDir('certctl-e2e-shutdown-');
   keyDir = join(dir, 'agent-keys');

@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import { startAgent, type AgentProcess } from './support/agent-process';
 import { HttpsClient, type HttpsResponse } from './support/https';
 import { makeCa, makeServerCert, openssl } from './support/openssl';
-import { cleanupAll, startServer, tempDir, type ServerProcess } from './support/server-process';
+import { cleanupAll, startServer, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
 import { freePort, pollUntil } from './support/util';
 
 /**
@@ -94,17 +94,7 @@ function agentEnv(): Record<string, string> {
 }
 
 beforeAll(async () => {
-  const port = await freePort();
-  srv = await startServer({
-    port,
-    env: {
-      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-agent-key-${randomBytes(16).toString('hex')}`,
-      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
-    },
-  });
-  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
-  admin = srv.adminKey;
-  api = new HttpsClient(srv.port, srv.caFile);
+  ({ srv, api, admin } = await startIssuingServer('agent'));
   dir = await tempDir('certctl-e2e-agent-');
   keyDir = join(dir, 'state', 'keys');
   discoveryDir = join(dir, 'discover');

@@ -3,8 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HttpsClient } from './support/https';
 import { openssl } from './support/openssl';
-import { cleanupAll, startServer, tempDir, type ServerProcess } from './support/server-process';
-import { freePort, pollUntil, runCommand } from './support/util';
+import { cleanupAll, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
+import { pollUntil, runCommand } from './support/util';
 
 /**
  * Two-person integrity against the built server: operator A requests the renewal of a
@@ -17,17 +17,7 @@ let api: HttpsClient;
 let dir: string;
 
 beforeAll(async () => {
-  const port = await freePort();
-  srv = await startServer({
-    port,
-    env: {
-      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-approvals-key-${randomBytes(16).toString('hex')}`,
-      CERTCTL_KEYGEN_MODE: 'server',
-      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
-    },
-  });
-  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
-  api = new HttpsClient(srv.port, srv.caFile);
+  ({ srv, api } = await startIssuingServer('approvals', { CERTCTL_KEYGEN_MODE: 'server' }));
   dir = await tempDir('certctl-e2e-approvals-');
 }, 60_000);
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { startAgent, type AgentProcess } from './support/agent-process';
 import { HttpsClient, type HttpsResponse } from './support/https';
 import { makeCa, openssl } from './support/openssl';
-import { cleanupAll, startServer, tempDir, type ServerProcess } from './support/server-process';
-import { freePort, runCommand } from './support/util';
+import { cleanupAll, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
+import { runCommand } from './support/util';
 
 /**
  * Filesystem discovery end to end, black box: the built agent scans a directory holding a
@@ -63,17 +63,7 @@ interface Discovered {
 }
 
 beforeAll(async () => {
-  const port = await freePort();
-  srv = await startServer({
-    port,
-    env: {
-      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-discovery-key-${randomBytes(16).toString('hex')}`,
-      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
-    },
-  });
-  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
-  admin = srv.adminKey;
-  api = new HttpsClient(srv.port, srv.caFile);
+  ({ srv, api, admin } = await startIssuingServer('discovery'));
 
   const dir = await tempDir('certctl-e2e-discovery-');
   const work = join(dir, 'work');

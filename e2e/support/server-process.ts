@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { deleteRedisPrefix } from '../../test/integration/global-teardown';
 import { freePort, tail } from './util';
+import { HttpsClient } from './https';
 
 /**
  * Black-box harness: the BUILT server (`npx nest build server`) as a child process on a
@@ -332,4 +333,26 @@ export async function cleanupAll(): Promise<void> {
   for (const dir of tracked.dirs) await rm(dir, { recursive: true, force: true });
   tracked.dirs.clear();
   if (problems.length) throw new Error(`e2e cleanup: ${problems.join('; ')}`);
+}
+
+/**
+ * A server that issues for real: its own encryption key, CERTCTL_PUBLIC_URL on its own
+ * loopback listener (so CRL/OCSP/caIssuers URLs in what it signs point at it), the admin
+ * key from its banner and an HTTPS client trusting its TLS CA.
+ */
+export async function startIssuingServer(
+  label: string,
+  env: Record<string, string | undefined> = {},
+): Promise<{ srv: ServerProcess; api: HttpsClient; admin: string }> {
+  const port = await freePort();
+  const srv = await startServer({
+    port,
+    env: {
+      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-${label}-key-${randomBytes(16).toString('hex')}`,
+      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
+      ...env,
+    },
+  });
+  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
+  return { srv, api: new HttpsClient(srv.port, srv.caFile), admin: srv.adminKey };
 }
