@@ -95,7 +95,8 @@ describe('/api/v1/policies', () => {
     // No explicit evaluateRule: the create scheduled the pass.
     const list = await eventually(async () => {
       const r = await violations(patternRule);
-      return r.body.total === 1 ? r.body : undefined;
+      // The page and its total are two queries: wait until both see the pass's commit.
+      return r.body.total === 1 && r.body.data.length === 1 ? r.body : undefined;
     });
     expect(list.data).toEqual([
       {
