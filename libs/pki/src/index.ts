@@ -8,3 +8,5 @@ export * from './ca';
 export * from './csr';
 export * from './issue';
 export * from './pkcs12';
+export * from './scep';
+export * from './est';
