@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { Client } from 'pg';
 import { startAgent, type AgentProcess } from './support/agent-process';
-import { HttpsClient, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
 import { startNginx, type NginxInstance } from './support/nginx';
 import { openssl } from './support/openssl';
 import { cleanupAll, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
@@ -45,16 +45,7 @@ let caPem: string;
 const files = { cert: '', key: '', chain: '' };
 
 async function call(method: 'GET' | 'POST', path: string, body?: object, expected?: number): Promise<HttpsResponse> {
-  const r = await api.request(method, path, { bearer: admin, body });
-  if (expected !== undefined) {
-    expect({ method, path, status: r.status, body: r.json ?? r.text }).toEqual({
-      method,
-      path,
-      status: expected,
-      body: expect.anything(),
-    });
-  }
-  return r;
+  return apiCall(api, admin, method, path, body, expected);
 }
 
 const withAgentLog = (e: Error): never => {

@@ -2,7 +2,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent, type AgentLogLine, type AgentProcess } from './support/agent-process';
-import { HttpsClient, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
 import { openssl } from './support/openssl';
 import { cleanupAll, tempDir, type ExitInfo, type ServerProcess, startIssuingServer } from './support/server-process';
 import { pollUntil } from './support/util';
@@ -44,16 +44,7 @@ interface Job {
 }
 
 async function call(method: 'GET' | 'POST', path: string, body?: object, expected?: number): Promise<HttpsResponse> {
-  const r = await api.request(method, path, { bearer: admin, body });
-  if (expected !== undefined) {
-    expect({ method, path, status: r.status, body: r.json ?? r.text }).toEqual({
-      method,
-      path,
-      status: expected,
-      body: expect.anything(),
-    });
-  }
-  return r;
+  return apiCall(api, admin, method, path, body, expected);
 }
 
 const withAgentLog = (e: Error): never => {

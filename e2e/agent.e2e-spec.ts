@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, createSecureContext, type Server as TlsServer } from 'node:tls';
 import { Client } from 'pg';
 import { startAgent, type AgentProcess } from './support/agent-process';
-import { HttpsClient, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
 import { makeCa, makeServerCert, openssl } from './support/openssl';
 import { cleanupAll, startServer, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
 import { freePort, pollUntil } from './support/util';
@@ -51,16 +51,7 @@ async function call(
   body?: object,
   expected?: number,
 ): Promise<HttpsResponse> {
-  const r = await api.request(method, path, { bearer: admin, body });
-  if (expected !== undefined) {
-    expect({ method, path, status: r.status, body: r.json ?? r.text }).toEqual({
-      method,
-      path,
-      status: expected,
-      body: expect.anything(),
-    });
-  }
-  return r;
+  return apiCall(api, admin, method, path, body, expected);
 }
 
 async function withDb<T>(fn: (c: Client) => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent, type AgentProcess } from './support/agent-process';
-import { HttpsClient, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
 import { makeCa, openssl } from './support/openssl';
 import { cleanupAll, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
 import { runCommand } from './support/util';
@@ -29,16 +29,7 @@ let scanDir: string;
 const expected = new Map<string, { path: string; format: 'pem' | 'der'; cn: string; is_ca: boolean }>();
 
 async function call(method: 'GET' | 'POST', path: string, body?: object, expected?: number): Promise<HttpsResponse> {
-  const r = await api.request(method, path, { bearer: admin, body });
-  if (expected !== undefined) {
-    expect({ method, path, status: r.status, body: r.json ?? r.text }).toEqual({
-      method,
-      path,
-      status: expected,
-      body: expect.anything(),
-    });
-  }
-  return r;
+  return apiCall(api, admin, method, path, body, expected);
 }
 
 const fingerprintOf = (pemOrDer: string | Buffer): string =>

@@ -124,3 +124,27 @@ export function tlsHandshake(
     socket.once('error', (e: NodeJS.ErrnoException) => finish({ error: `${e.code ?? ''} ${e.message}`.trim() }));
   });
 }
+
+/**
+ * An API call; with `expected`, asserts the status (method, path and body show in the
+ * failure message).
+ */
+export async function apiCall(
+  api: HttpsClient,
+  bearer: string,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  body?: object,
+  expected?: number,
+): Promise<HttpsResponse> {
+  const r = await api.request(method, path, { bearer, body });
+  if (expected !== undefined) {
+    expect({ method, path, status: r.status, body: r.json ?? r.text }).toEqual({
+      method,
+      path,
+      status: expected,
+      body: expect.anything(),
+    });
+  }
+  return r;
+}
