@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { runFileTransaction } from './file-transaction';
 import { DeployError, type DeployResult } from './target-port';
 import { commandSucceeded, describeCommandFailure, runCommand } from './run-command';
 
@@ -216,92 +217,49 @@ async function deployLocked(req: DeployFilesRequest): Promise<DeployResult> {
     plans.push({ file, bytes: toBuffer(file.bytes), snap, uid, gid, mode });
   }
 
-  const current = (p: Plan) =>
-    p.snap.existed &&
-    p.snap.bytes !== undefined &&
-    sha256(p.snap.bytes) === sha256(p.bytes) &&
-    p.snap.mode === p.mode &&
-    (p.uid === undefined || p.snap.uid === p.uid) &&
-    (p.gid === undefined || p.snap.gid === p.gid);
-  if (plans.every(current)) {
-    const message = `all ${plans.length} file(s) already hold these bytes; nothing written, nothing reloaded`;
-    log(message);
-    return { changed: false, written: [], validated: false, reloaded: false, message };
-  }
-
-  const written: Plan[] = [];
-  const restore = async (): Promise<string[]> => {
-    const problems: string[] = [];
-    for (const p of [...written].reverse()) {
-      try {
+  const changed = (p: Plan) =>
+    !(
+      p.snap.existed &&
+      p.snap.bytes !== undefined &&
+      sha256(p.snap.bytes) === sha256(p.bytes) &&
+      p.snap.mode === p.mode &&
+      (p.uid === undefined || p.snap.uid === p.uid) &&
+      (p.gid === undefined || p.snap.gid === p.gid)
+    );
+  const planned = plans.map((p) => ({ ...p, path: p.snap.path, unchanged: !changed(p) }));
+  const steps = { validate: req.validate, reload: req.reload };
+  return runFileTransaction(
+    planned,
+    {
+      async write(p) {
+        await writeFileAtomic(p.snap.path, p.bytes, p.mode, p.uid, p.gid);
+        return `wrote ${p.snap.path} (${p.bytes.length} bytes, mode ${octal(p.mode)})`;
+      },
+      async restore(p) {
         if (p.snap.existed && p.snap.bytes && p.snap.mode !== undefined) {
           await writeFileAtomic(p.snap.path, p.snap.bytes, p.snap.mode, p.snap.uid, p.snap.gid);
-          log(`restored ${p.snap.path}`);
-        } else {
-          const removed = await unlink(p.snap.path).then(
-            () => true,
-            (err: NodeJS.ErrnoException) => {
-              if (err.code === 'ENOENT') return false; // the write failed before its rename
-              throw err;
-            },
-          );
-          if (removed) {
-            await fsyncDir(dirname(p.snap.path));
-            log(`removed ${p.snap.path} (it did not exist before)`);
-          }
+          return `restored ${p.snap.path}`;
         }
-      } catch (err) {
-        problems.push(`${p.snap.path}: ${(err as Error).message}`);
-      }
-    }
-    return problems;
-  };
-  const fail = async (step: 'write' | 'validate' | 'reload', why: string): Promise<never> => {
-    const problems = await restore();
-    const restored = problems.length === 0;
-    let message = `${step} failed: ${why}; `;
-    message += restored
-      ? `restored ${written.length} file(s)`
-      : `ROLLBACK INCOMPLETE, could not restore ${problems.join('; ')}`;
-    if (step === 'reload' && req.reload) {
-      // Bring the service back to the restored files; no abort signal: this must run.
-      const again = await runStep(req.reload, timeoutMs);
-      message +=
-        again === undefined ? '; reloaded the previous files' : `; reloading the previous files failed too: ${again}`;
-    }
-    log(message);
-    throw new DeployError(message, step, restored);
-  };
-
-  for (const p of plans) {
-    if (current(p)) continue;
-    if (signal?.aborted) await fail('write', 'deployment aborted');
-    // Counted before the write: a failure after the rename (the directory fsync) still restores it.
-    written.push(p);
-    try {
-      await writeFileAtomic(p.snap.path, p.bytes, p.mode, p.uid, p.gid);
-      log(`wrote ${p.snap.path} (${p.bytes.length} bytes, mode ${octal(p.mode)})`);
-    } catch (err) {
-      await fail('write', `${p.snap.path}: ${(err as Error).message}`);
-    }
-  }
-
-  let validated = false;
-  if (req.validate) {
-    const why = await runStep(req.validate, timeoutMs, signal);
-    if (why !== undefined) await fail('validate', why);
-    validated = true;
-    log(`validated with ${stepName(req.validate)}`);
-  }
-
-  let reloaded = false;
-  if (req.reload) {
-    const why = await runStep(req.reload, timeoutMs, signal);
-    if (why !== undefined) await fail('reload', why);
-    reloaded = true;
-    log(`reloaded with ${stepName(req.reload)}`);
-  }
-
-  const message = `wrote ${written.length} file(s)` + (validated ? ', validated' : '') + (reloaded ? ', reloaded' : '');
-  return { changed: true, written: written.map((p) => p.snap.path), validated, reloaded, message };
+        const removed = await unlink(p.snap.path).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return false; // the write failed before its rename
+            throw err;
+          },
+        );
+        if (!removed) return undefined;
+        await fsyncDir(dirname(p.snap.path));
+        return `removed ${p.snap.path} (it did not exist before)`;
+      },
+      run: (step, stepSignal) => {
+        const s = steps[step];
+        return s ? runStep(s, timeoutMs, stepSignal) : Promise.resolve(undefined);
+      },
+      label: (step) => {
+        const s = steps[step];
+        return s ? stepName(s) : '';
+      },
+    },
+    { validate: req.validate !== undefined, reload: req.reload !== undefined, log, signal },
+  );
 }

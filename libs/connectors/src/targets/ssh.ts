@@ -4,6 +4,7 @@ import { TargetType } from '@certctl/domain';
 import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from 'ssh2';
 import type { ConfigObject } from '../config/spec';
 import { CERT_FILE_MODE, KEY_FILE_MODE } from './deploy-files';
+import { runFileTransaction } from './file-transaction';
 import { checkDeployMaterial, joinPem, parseTargetConfig } from './pem-file-targets';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_OUTPUT } from './run-command';
 import { sshConfig } from './target-configs';
@@ -393,89 +394,50 @@ async function deployOver(
     const mode = snap.existed && !file.forceMode && snap.mode !== undefined ? snap.mode : file.mode;
     plans.push({ file, snap, mode });
   }
-  const current = (p: Plan) =>
-    p.snap.existed &&
-    p.snap.bytes !== undefined &&
-    sha256(p.snap.bytes) === sha256(p.file.bytes) &&
-    p.snap.mode === p.mode;
-  if (plans.every(current)) {
-    const message = `all ${plans.length} file(s) on ${where} already hold these bytes; nothing written, nothing run`;
-    log(message);
-    return { changed: false, written: [], validated: false, reloaded: false, message };
-  }
-
-  const runRemote = async (argv: readonly string[], withSignal: boolean): Promise<string | undefined> => {
+  const runRemote = async (
+    argv: readonly string[],
+    withSignal: AbortSignal | undefined,
+  ): Promise<string | undefined> => {
     try {
-      const r = await exec(client, argv, DEFAULT_COMMAND_TIMEOUT_MS, withSignal ? signal : undefined);
+      const r = await exec(client, argv, DEFAULT_COMMAND_TIMEOUT_MS, withSignal);
       return r.code === 0 && !r.timedOut ? undefined : describeExec(argv, r);
     } catch (err) {
       return `remote \`${argv.join(' ')}\` could not be started: ${(err as Error).message}`;
     }
   };
-
-  const written: Plan[] = [];
-  const restore = async (): Promise<string[]> => {
-    const problems: string[] = [];
-    for (const p of [...written].reverse()) {
-      try {
+  const steps = { validate, reload };
+  const planned = plans.map((p) => ({
+    ...p,
+    path: p.snap.path,
+    unchanged:
+      p.snap.existed &&
+      p.snap.bytes !== undefined &&
+      sha256(p.snap.bytes) === sha256(p.file.bytes) &&
+      p.snap.mode === p.mode,
+  }));
+  return runFileTransaction(
+    planned,
+    {
+      async write(p) {
+        await sftp.writeAtomic(p.snap.path, p.file.bytes, p.mode, log, p.snap.uid, p.snap.gid);
+        return `wrote ${where}${p.snap.path} (${p.file.bytes.length} bytes, mode ${octal(p.mode)})`;
+      },
+      async restore(p) {
         if (p.snap.existed && p.snap.bytes && p.snap.mode !== undefined) {
           await sftp.writeAtomic(p.snap.path, p.snap.bytes, p.snap.mode, log, p.snap.uid, p.snap.gid);
-          log(`restored ${p.snap.path}`);
-        } else {
-          await sftp.unlink(p.snap.path).catch((err: { code?: number }) => {
-            if (err.code !== SFTP_NO_SUCH_FILE) throw err as Error;
-          });
-          log(`removed ${p.snap.path} (it did not exist before)`);
+          return `restored ${p.snap.path}`;
         }
-      } catch (err) {
-        problems.push(`${p.snap.path}: ${(err as Error).message}`);
-      }
-    }
-    return problems;
-  };
-  const fail = async (step: 'write' | 'validate' | 'reload', why: string): Promise<never> => {
-    const problems = await restore();
-    const restored = problems.length === 0;
-    let message = `${step} failed on ${where}: ${why}; `;
-    message += restored
-      ? `restored ${written.length} file(s)`
-      : `ROLLBACK INCOMPLETE, could not restore ${problems.join('; ')}`;
-    if (step === 'reload' && reload) {
-      const again = await runRemote(reload, false);
-      message +=
-        again === undefined ? '; reloaded the previous files' : `; reloading the previous files failed too: ${again}`;
-    }
-    log(message);
-    throw new DeployError(message, step, restored);
-  };
-
-  for (const p of plans) {
-    if (current(p)) continue;
-    if (signal?.aborted) await fail('write', 'deployment aborted');
-    written.push(p);
-    try {
-      await sftp.writeAtomic(p.snap.path, p.file.bytes, p.mode, log, p.snap.uid, p.snap.gid);
-      log(`wrote ${where}${p.snap.path} (${p.file.bytes.length} bytes, mode ${octal(p.mode)})`);
-    } catch (err) {
-      await fail('write', `${p.snap.path}: ${(err as Error).message}`);
-    }
-  }
-
-  let validated = false;
-  if (validate) {
-    const why = await runRemote(validate, true);
-    if (why !== undefined) await fail('validate', why);
-    validated = true;
-    log(`validated with remote ${validate.join(' ')}`);
-  }
-  let reloaded = false;
-  if (reload) {
-    const why = await runRemote(reload, true);
-    if (why !== undefined) await fail('reload', why);
-    reloaded = true;
-    log(`reloaded with remote ${reload.join(' ')}`);
-  }
-  const message =
-    `wrote ${written.length} file(s) on ${where}` + (validated ? ', validated' : '') + (reloaded ? ', reloaded' : '');
-  return { changed: true, written: written.map((p) => `${where}${p.snap.path}`), validated, reloaded, message };
+        await sftp.unlink(p.snap.path).catch((err: { code?: number }) => {
+          if (err.code !== SFTP_NO_SUCH_FILE) throw err as Error;
+        });
+        return `removed ${p.snap.path} (it did not exist before)`;
+      },
+      run: (step, stepSignal) => {
+        const argv = steps[step];
+        return argv ? runRemote(argv, stepSignal) : Promise.resolve(undefined);
+      },
+      label: (step) => `remote ${steps[step]?.join(' ') ?? ''}`,
+    },
+    { validate: validate !== undefined, reload: reload !== undefined, log, signal, where },
+  );
 }
