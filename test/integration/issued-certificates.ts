@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { JobStatus } from '@certctl/domain';
 import { JobRunner } from '../../apps/server/src/jobs/job-engine';
@@ -189,4 +190,29 @@ export async function issueCertificate(
     caPem: ca[0].cert_pem,
     caId: v.ca_id,
   };
+}
+
+export interface FetchedBytes {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+/** An HTTP request to an app listening on loopback, with the body as bytes (CRLs, OCSP). */
+export async function fetchBytes(url: string, init: RequestInit = {}): Promise<FetchedBytes> {
+  const res = await fetch(url, init);
+  return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/**
+ * openssl talking to the in-process server: it must not block the event loop the server
+ * answers on (OpensslDir.run is synchronous).
+ */
+export function opensslAsync(dir: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('openssl', args, { cwd: dir, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: unknown }).code ?? -1) : 0;
+      resolve({ status: typeof code === 'number' ? code : -1, stdout, stderr });
+    });
+  });
 }

@@ -180,7 +180,7 @@ export class IssuanceService implements OnModuleInit {
       const csr = await parseCsr(input.csrPem).catch((e: unknown) => {
         throw e instanceof DomainError ? invalid(`csr_pem: ${e.message}`, e.details) : invalid('csr_pem: not a CSR');
       });
-      const issued = await this.issue(job, cert, { csr }, actor);
+      const issued = await this.issue(job, cert, await this.profile(cert.profile_id), { csr }, actor);
       await this.jobs.finish(job.id, 'Completed');
       return issued;
     } catch (e) {
@@ -226,17 +226,18 @@ export class IssuanceService implements OnModuleInit {
     const keyPem = exportPrivateKeyPem(keys.privateKey);
     const publicKeySpki = spkiDerOf(keys.publicKey);
     const keyInfo = describePublicKey(publicKeySpki, 'server key');
-    return this.issue(job, cert, { publicKeySpki, keyPem, keyInfo }, SYSTEM_ACTOR);
+    return this.issue(job, cert, profile, { publicKeySpki, keyPem, keyInfo }, SYSTEM_ACTOR);
   }
 
   private async issue(
     job: JobEntity,
     cert: CertForIssuance,
+    /** Read once by the caller (server keygen picks its key algorithm from it). */
+    profile: CertificateProfileRules | undefined,
     key: { csr: ParsedCsr } | { publicKeySpki: Uint8Array; keyPem: string; keyInfo: PublicKeyInfo },
     actor: Pick<Principal, 'actorId' | 'actorType'>,
   ): Promise<IssuedVersion> {
     if (!cert.issuer_id) throw invalid(`certificate ${cert.id} has no issuer_id`);
-    const profile = await this.profile(cert.profile_id);
     const sans = sanKinds(cert.sans);
     const request: IssuanceRequest = {
       commonName: cert.common_name,

@@ -47,8 +47,6 @@ export interface CreatedJob {
   attempts: number;
   /** Pending: enqueue it after commit; AwaitingApproval: it waits for its approval request. */
   status: string;
-  /** The approval request holding a new gated job, when there is one. */
-  approvalRequired: boolean;
 }
 
 /**
@@ -114,7 +112,7 @@ export class JobFactory {
           [job.certificateId, id],
         );
       }
-      return { ...base, id, created: true, status: finalStatus, approvalRequired: gated !== undefined };
+      return { ...base, id, created: true, status: finalStatus };
     }
     const open = rowsOf<{ id: string; attempts: number; status: string }>(
       await m.query(
@@ -134,7 +132,6 @@ export class JobFactory {
       attempts: existing.attempts,
       created: false,
       status: existing.status,
-      approvalRequired: existing.status === 'AwaitingApproval',
     };
   }
 }

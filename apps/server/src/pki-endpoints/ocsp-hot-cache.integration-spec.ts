@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, OCSPResponse } from '@peculiar/asn1-ocsp';
@@ -6,9 +5,11 @@ import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
 import {
   createLocalCaIssuer,
   createProfile,
+  fetchBytes,
   ISSUING_ENV,
   issueCertificate,
   listenOnLoopback,
+  opensslAsync,
   type IssuedCertificate,
 } from '../../../../test/integration/issued-certificates';
 import {
@@ -20,17 +21,6 @@ import {
 } from '../../../../test/integration/test-app';
 import { OcspHotCache } from './ocsp-hot-cache';
 
-interface Fetched {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
-
-async function fetchBytes(url: string, init: RequestInit = {}): Promise<Fetched> {
-  const res = await fetch(url, init);
-  return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The certificate status of a one-CertID successful OCSPResponse. */
@@ -41,15 +31,6 @@ function certStatus(der: Buffer): 'good' | 'revoked' | 'unknown' {
   const s = basic.tbsResponseData.responses[0].certStatus;
   if (s.revoked) return 'revoked';
   return s.good !== undefined ? 'good' : 'unknown';
-}
-
-function opensslAsync(dir: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { cwd: dir, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: unknown }).code ?? -1) : 0;
-      resolve({ status: typeof code === 'number' ? code : -1, stdout, stderr });
-    });
-  });
 }
 
 /** Count of the HTTP duration histogram for one label set, from the Prometheus text. */

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
@@ -7,9 +6,12 @@ import { EC_P256, OpensslDir } from '../../../../libs/pki/src/keys/testing';
 import {
   createLocalCaIssuer,
   createProfile,
+  fetchBytes,
+  type FetchedBytes,
   ISSUING_ENV,
   issueCertificate,
   listenOnLoopback,
+  opensslAsync,
   type IssuedCertificate,
 } from '../../../../test/integration/issued-certificates';
 import {
@@ -20,30 +22,6 @@ import {
   type TestApp,
 } from '../../../../test/integration/test-app';
 import { CrlService } from './crl.service';
-
-interface Fetched {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
-
-async function fetchBytes(url: string, init: RequestInit = {}): Promise<Fetched> {
-  const res = await fetch(url, init);
-  return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
-}
-
-/**
- * openssl talking to the in-process server: it must not block the event loop the server
- * answers on (OpensslDir.run is synchronous).
- */
-function opensslAsync(dir: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { cwd: dir, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: unknown }).code ?? -1) : 0;
-      resolve({ status: typeof code === 'number' ? code : -1, stdout, stderr });
-    });
-  });
-}
 
 function responseStatus(der: Buffer): OCSPResponseStatus {
   return AsnConvert.parse(der, OCSPResponse).responseStatus;
@@ -137,7 +115,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     ossl.run(['ocsp', '-respin', respFile, '-issuer', 'ca.pem', '-cert', cert, '-CAfile', 'ca.pem']);
 
   /** Makes a request with openssl (-reqout), fetches it with GET, checks the response with openssl (-respin). */
-  const ocspViaGet = async (cert: string): Promise<{ out: string; res: Fetched }> => {
+  const ocspViaGet = async (cert: string): Promise<{ out: string; res: FetchedBytes }> => {
     ossl.ok(['ocsp', '-issuer', 'ca.pem', '-cert', cert, '-no_nonce', '-reqout', 'get-req.der']);
     const b64 = ossl.read('get-req.der').toString('base64');
     const res = await fetchBytes(`${base}/ocsp/${issuerId}/${encodeURIComponent(b64)}`);
@@ -148,7 +126,7 @@ describe('CRL and OCSP endpoints (real server, openssl as the relying party)', (
     return { out: r.stdout + r.stderr, res };
   };
 
-  const crlText = async (): Promise<{ text: string; res: Fetched }> => {
+  const crlText = async (): Promise<{ text: string; res: FetchedBytes }> => {
     const res = await fetchBytes(`${base}/crl/${issuerId}`);
     expect(res.status).toBe(200);
     ossl.write('crl.der', res.body);
