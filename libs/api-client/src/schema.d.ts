@@ -5824,9 +5824,9 @@ export interface operations {
         };
       };
       /**
-       * @description The requester (two-person integrity), or not in the profile approver roles
+       * @description The caller lacks `approval.approve`
        *
-       *     The caller lacks `approval.approve`
+       *     The requester (two-person integrity), or not in the profile approver roles
        */
       403: {
         headers: {
@@ -5888,9 +5888,9 @@ export interface operations {
         };
       };
       /**
-       * @description The requester (two-person integrity), or not in the profile approver roles
+       * @description The caller lacks `approval.reject`
        *
-       *     The caller lacks `approval.reject`
+       *     The requester (two-person integrity), or not in the profile approver roles
        */
       403: {
         headers: {
@@ -9102,9 +9102,9 @@ export interface operations {
         };
       };
       /**
-       * @description The requester (two-person integrity), or not in the profile approver roles
+       * @description The caller lacks `approval.approve`
        *
-       *     The caller lacks `approval.approve`
+       *     The requester (two-person integrity), or not in the profile approver roles
        */
       403: {
         headers: {
@@ -9226,9 +9226,9 @@ export interface operations {
         };
       };
       /**
-       * @description The requester (two-person integrity), or not in the profile approver roles
+       * @description The caller lacks `approval.reject`
        *
-       *     The caller lacks `approval.reject`
+       *     The requester (two-person integrity), or not in the profile approver roles
        */
       403: {
         headers: {

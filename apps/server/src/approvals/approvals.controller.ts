@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiForbiddenResponse,
@@ -15,6 +15,24 @@ import { ApprovalDetailDto, ApprovalListQueryDto, ApprovalPageDto, DecideApprova
 
 const SAME_ACTOR = 'The requester (two-person integrity), or not in the profile approver roles';
 const DECIDED = 'Already decided, or this actor already approved';
+
+/** One decision route: POST, 200 with the request's details, and its error responses. */
+function DecisionRoute(
+  decision: 'approve' | 'reject',
+  operationId: string,
+  summary: string,
+): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    Post(`:id/${decision}`),
+    HttpCode(200),
+    RequirePermission(decision === 'approve' ? 'approval.approve' : 'approval.reject'),
+    ApiOperation({ operationId, summary }),
+    ApiOkResponse({ type: ApprovalDetailDto }),
+    ApiForbiddenResponse({ type: ErrorResponseDto, description: SAME_ACTOR }),
+    ApiConflictResponse({ type: ErrorResponseDto, description: DECIDED }),
+    ApiNotFoundResponse({ type: ErrorResponseDto }),
+  );
+}
 
 @ApiTags('approvals')
 @Controller('api/v1/approvals')
@@ -38,17 +56,11 @@ export class ApprovalsController {
     return this.approvals.get(id);
   }
 
-  @Post(':id/approve')
-  @HttpCode(200)
-  @RequirePermission('approval.approve')
-  @ApiOperation({
-    operationId: 'approveApproval',
-    summary: 'Approve a request (another actor than the requester; settles once enough approvals are in)',
-  })
-  @ApiOkResponse({ type: ApprovalDetailDto })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: SAME_ACTOR })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: DECIDED })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @DecisionRoute(
+    'approve',
+    'approveApproval',
+    'Approve a request (another actor than the requester; settles once enough approvals are in)',
+  )
   approve(
     @CurrentPrincipal() p: Principal,
     @Param('id') id: string,
@@ -57,14 +69,7 @@ export class ApprovalsController {
     return this.approvals.decide(p, id, 'approve', body.note);
   }
 
-  @Post(':id/reject')
-  @HttpCode(200)
-  @RequirePermission('approval.reject')
-  @ApiOperation({ operationId: 'rejectApproval', summary: 'Reject a request (its job is cancelled)' })
-  @ApiOkResponse({ type: ApprovalDetailDto })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: SAME_ACTOR })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: DECIDED })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @DecisionRoute('reject', 'rejectApproval', 'Reject a request (its job is cancelled)')
   reject(
     @CurrentPrincipal() p: Principal,
     @Param('id') id: string,
@@ -80,14 +85,7 @@ export class ApprovalsController {
 export class JobApprovalsController {
   constructor(private readonly approvals: ApprovalsService) {}
 
-  @Post(':id/approve')
-  @HttpCode(200)
-  @RequirePermission('approval.approve')
-  @ApiOperation({ operationId: 'approveJob', summary: 'Approve the approval request of a job awaiting approval' })
-  @ApiOkResponse({ type: ApprovalDetailDto })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: SAME_ACTOR })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: DECIDED })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @DecisionRoute('approve', 'approveJob', 'Approve the approval request of a job awaiting approval')
   approve(
     @CurrentPrincipal() p: Principal,
     @Param('id') id: string,
@@ -96,14 +94,7 @@ export class JobApprovalsController {
     return this.approvals.decideByJob(p, id, 'approve', body.note);
   }
 
-  @Post(':id/reject')
-  @HttpCode(200)
-  @RequirePermission('approval.reject')
-  @ApiOperation({ operationId: 'rejectJob', summary: 'Reject the approval request of a job (the job is cancelled)' })
-  @ApiOkResponse({ type: ApprovalDetailDto })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: SAME_ACTOR })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: DECIDED })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @DecisionRoute('reject', 'rejectJob', 'Reject the approval request of a job (the job is cancelled)')
   reject(
     @CurrentPrincipal() p: Principal,
     @Param('id') id: string,
