@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { Client } from 'pg';
 import { startAgent, type AgentProcess } from './support/agent-process';
-import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, createIssuerAndProfile, type HttpsResponse } from './support/https';
 import { startNginx, type NginxInstance } from './support/nginx';
 import { openssl } from './support/openssl';
 import { cleanupAll, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
@@ -177,18 +177,7 @@ beforeAll(async () => {
   ]); // prettier-ignore
   nginx = await startNginx({ dir: ngDir, port: await freePort(), certPath: files.cert, keyPath: files.key });
 
-  await call('POST', '/api/v1/issuers', { id: ids.issuer, name: `E2E nginx ${tag}`, type: 'LocalCA' }, 201);
-  await call(
-    'POST',
-    '/api/v1/profiles',
-    {
-      id: ids.profile,
-      name: `E2E nginx ${tag}`,
-      allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-      max_ttl_seconds: 7 * 86_400,
-    },
-    201,
-  );
+  await createIssuerAndProfile(api, admin, ids, `E2E nginx ${tag}`);
 
   agent = await startAgent({
     CERTCTL_SERVER_URL: srv.baseUrl,

@@ -2,7 +2,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent, type AgentLogLine, type AgentProcess } from './support/agent-process';
-import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, createIssuerAndProfile, type HttpsResponse } from './support/https';
 import { openssl } from './support/openssl';
 import { cleanupAll, tempDir, type ExitInfo, type ServerProcess, startIssuingServer } from './support/server-process';
 import { pollUntil } from './support/util';
@@ -121,18 +121,7 @@ beforeAll(async () => {
     '-keyout', files.key, '-out', files.cert, '-days', '1', '-subj', '/CN=bootstrap',
   ]); // prettier-ignore
 
-  await call('POST', '/api/v1/issuers', { id: ids.issuer, name: `E2E shutdown ${tag}`, type: 'LocalCA' }, 201);
-  await call(
-    'POST',
-    '/api/v1/profiles',
-    {
-      id: ids.profile,
-      name: `E2E shutdown ${tag}`,
-      allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-      max_ttl_seconds: 7 * 86_400,
-    },
-    201,
-  );
+  await createIssuerAndProfile(api, admin, ids, `E2E shutdown ${tag}`);
 }, 90_000);
 
 afterAll(async () => {

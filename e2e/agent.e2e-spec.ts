@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, createSecureContext, type Server as TlsServer } from 'node:tls';
 import { Client } from 'pg';
 import { startAgent, type AgentProcess } from './support/agent-process';
-import { HttpsClient, apiCall, type HttpsResponse } from './support/https';
+import { HttpsClient, apiCall, createIssuerAndProfile, type HttpsResponse } from './support/https';
 import { makeCa, makeServerCert, openssl } from './support/openssl';
 import { cleanupAll, startServer, tempDir, type ServerProcess, startIssuingServer } from './support/server-process';
 import { freePort, pollUntil } from './support/util';
@@ -111,18 +111,7 @@ beforeAll(async () => {
   verifyPort = await freePort();
   await new Promise<void>((r) => verifyServer.listen(verifyPort, '127.0.0.1', r));
 
-  await call('POST', '/api/v1/issuers', { id: ids.issuer, name: `E2E agent ${tag}`, type: 'LocalCA' }, 201);
-  await call(
-    'POST',
-    '/api/v1/profiles',
-    {
-      id: ids.profile,
-      name: `E2E agent ${tag}`,
-      allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-      max_ttl_seconds: 7 * 86_400,
-    },
-    201,
-  );
+  await createIssuerAndProfile(api, admin, ids, `E2E agent ${tag}`);
 }, 90_000);
 
 afterAll(async () => {

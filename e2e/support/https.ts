@@ -148,3 +148,26 @@ export async function apiCall(
   }
   return r;
 }
+
+/** A Local CA issuer and an ECDSA P-256 profile (7-day certificates) through the API. */
+export async function createIssuerAndProfile(
+  api: HttpsClient,
+  bearer: string,
+  ids: { issuer: string; profile: string },
+  name: string,
+): Promise<void> {
+  await apiCall(api, bearer, 'POST', '/api/v1/issuers', { id: ids.issuer, name, type: 'LocalCA' }, 201);
+  await apiCall(
+    api,
+    bearer,
+    'POST',
+    '/api/v1/profiles',
+    {
+      id: ids.profile,
+      name,
+      allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
+      max_ttl_seconds: 7 * 86_400,
+    },
+    201,
+  );
+}
