@@ -1,7 +1,7 @@
-import { request } from 'node:http';
 import { TargetType } from '@certctl/domain';
 import type { ConfigObject } from '../config/spec';
 import { CERT_FILE_MODE, KEY_FILE_MODE, deployFiles } from './deploy-files';
+import { httpExchange } from './http-exchange';
 import { joinPem, parseTargetConfig } from './pem-file-targets';
 import { caddyConfig } from './target-configs';
 import {
@@ -43,42 +43,26 @@ interface AdminResponse {
  * node:http rather than fetch: Caddy 2.6 sends the config ETag as an HTTP trailer, which
  * fetch does not expose.
  */
-function adminRequest(
+async function adminRequest(
   url: URL,
   method: 'GET' | 'POST',
   opts: { body?: string; ifMatch?: string; signal?: AbortSignal },
 ): Promise<AdminResponse> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (opts.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      headers['Content-Length'] = String(Buffer.byteLength(opts.body));
-    }
-    if (opts.ifMatch !== undefined) headers['If-Match'] = opts.ifMatch;
-    // agent: false -- a new connection per request: Caddy restarts its admin server when a
-    // configuration is applied, so a kept-alive socket would be closed under us.
-    const req = request(
-      url,
-      { method, headers, agent: false, signal: opts.signal, timeout: ADMIN_TIMEOUT_MS },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_ADMIN_RESPONSE) req.destroy(new Error(`response larger than ${MAX_ADMIN_RESPONSE} bytes`));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          const etag = res.headers.etag ?? res.trailers.etag;
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etag });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${ADMIN_TIMEOUT_MS / 1000} s`)));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(Buffer.byteLength(opts.body));
+  }
+  if (opts.ifMatch !== undefined) headers['If-Match'] = opts.ifMatch;
+  // A new connection per request: Caddy restarts its admin server when a configuration is
+  // applied, so a kept-alive socket would be closed under us.
+  const res = await httpExchange(
+    url,
+    { method, headers, signal: opts.signal, timeoutMs: ADMIN_TIMEOUT_MS, maxBytes: MAX_ADMIN_RESPONSE },
+    opts.body,
+  );
+  const etag = (res.headers.etag) ?? res.trailers.etag;
+  return { status: res.status, body: res.body.toString('utf8'), etag };
 }
 
 /** `<admin_url>/config/`, keeping a path prefix (an admin API behind a proxy). */

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { TargetType } from '@certctl/domain';
 import { load as loadYaml } from 'js-yaml';
 import type { ConfigObject } from '../config/spec';
+import { httpExchange } from './http-exchange';
 import { checkDeployMaterial, joinPem, parseTargetConfig } from './pem-file-targets';
 import { kubernetesSecretsConfig } from './target-configs';
 import {
@@ -156,7 +155,7 @@ interface KubeResponse {
   body: unknown;
 }
 
-function kubeRequest(
+async function kubeRequest(
   ep: KubeEndpoint,
   method: 'GET' | 'POST' | 'PUT',
   path: string,
@@ -185,35 +184,19 @@ function kubeRequest(
         servername: ep.tlsServerName ?? (isIP(url.hostname.replace(/^\[|\]$/g, '')) === 0 ? url.hostname : undefined),
       }
     : {};
-  return new Promise((resolve, reject) => {
-    const req = (https ? httpsRequest : httpRequest)(
-      url,
-      { method, headers, signal, timeout: REQUEST_TIMEOUT_MS, agent: false, ...tls },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_RESPONSE) req.destroy(new Error(`response larger than ${MAX_RESPONSE} bytes`));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON (a proxy's error page): keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  const res = await httpExchange(
+    url,
+    { method, headers, signal, timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_RESPONSE, ...tls },
+    payload,
+  );
+  const text = res.body.toString('utf8');
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (a proxy's error page): keep the text
+  }
+  return { status: res.status, body: parsed };
 }
 
 /** The `message` of a Kubernetes Status object, or the body text. */
