@@ -61,7 +61,7 @@ async function adminRequest(
     { method, headers, signal: opts.signal, timeoutMs: ADMIN_TIMEOUT_MS, maxBytes: MAX_ADMIN_RESPONSE },
     opts.body,
   );
-  const etag = (res.headers.etag) ?? res.trailers.etag;
+  const etag = res.headers.etag ?? res.trailers.etag;
   return { status: res.status, body: res.body.toString('utf8'), etag };
 }
 
