@@ -5,6 +5,7 @@ import { Revocations1795510400000 } from './1795510400000-Revocations';
 import { Issuance1795596800000 } from './1795596800000-Issuance';
 import { Approvals1795683200000 } from './1795683200000-Approvals';
 import { Discovery1795769600000 } from './1795769600000-Discovery';
+import { Enrollment1795856000000 } from './1795856000000-Enrollment';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -14,6 +15,7 @@ export const MIGRATIONS = [
   Issuance1795596800000,
   Approvals1795683200000,
   Discovery1795769600000,
+  Enrollment1795856000000,
 ];
 
 /**

@@ -49,6 +49,8 @@ import { IntermediatesModule } from './intermediates/intermediates.module';
 import { AgentWorkModule } from './agent-work/agent-work.module';
 import { DiscoveryModule } from './discovery/discovery.module';
 import { VerificationModule } from './verification/verification.module';
+import { EstModule } from './est/est.module';
+import { ScepModule } from './scep/scep.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -160,6 +162,8 @@ export class AppModule implements NestModule {
         AgentWorkModule,
         DiscoveryModule,
         VerificationModule,
+        EstModule,
+        ScepModule,
         StatsModule,
         RenewalModule,
       ],

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { CertificateStatus, conflict, invalid, notFound } from '@certctl/domain';
 import type { EntityManager } from 'typeorm';
+import { rowsOf } from '../database/sql';
 import { AuditRepository } from '../audit/audit.repository';
 import type { Principal } from '../http/request-context';
 import { JobDispatcher } from '../jobs/job-engine';
@@ -177,6 +178,15 @@ export class CertificateActionsService {
   private requestRenewal(actor: Principal, id: string): Promise<{ job: CreatedJob; dto: CertificateJobDto }> {
     return this.certs.transaction(async (m) => {
       const cert = await this.lockLive(m, id, 'renewed');
+      const enrolledVia = rowsOf<{ enrolled_via: string | null }>(
+        await m.query(`SELECT enrolled_via FROM managed_certificates WHERE id = $1`, [id]),
+      )[0]?.enrolled_via;
+      if (enrolledVia) {
+        throw conflict(
+          `certificate ${JSON.stringify(id)} was enrolled over ${enrolledVia}: the device holds its key and renews it ` +
+            `itself (${enrolledVia === 'EST' ? 'EST simplereenroll' : 'SCEP RenewalReq'})`,
+        );
+      }
       if (!cert.issuer_id) {
         throw invalid(
           `issuer_id: certificate ${JSON.stringify(id)} has no issuer; set issuer_id ` +

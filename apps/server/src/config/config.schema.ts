@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { readEnrollmentConfig, type EnrollmentConfig } from '../enrollment/enrollment-config';
 
 /**
  * The server's whole configuration: read once at boot from CERTCTL_* variables, validated,
@@ -398,6 +399,8 @@ export class AppConfig {
     ocspCacheMaxEntries: number;
     exportRateLimitPerActorPerHour: number;
   };
+  /** EST and SCEP labels (CERTCTL_EST_*, CERTCTL_SCEP_*). */
+  readonly enrollment!: EnrollmentConfig;
 }
 
 export class ConfigError extends Error {
@@ -409,15 +412,16 @@ export class ConfigError extends Error {
 
 /** Validates the environment; throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const problems: string[] = [];
   const parsed = configSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => {
-        const name = String(i.path[0] ?? '');
-        return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
-      }),
-    );
+    for (const i of parsed.error.issues) {
+      const name = String(i.path[0] ?? '');
+      problems.push(i.message.includes(name) ? i.message : `${name}: ${i.message}`);
+    }
   }
+  const enrollment = readEnrollmentConfig(env, problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const cfg: AppConfig = {
     server: {
@@ -481,6 +485,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       ocspCacheMaxEntries: e.CERTCTL_OCSP_CACHE_MAX_ENTRIES,
       exportRateLimitPerActorPerHour: e.CERTCTL_CERT_EXPORT_RATE_LIMIT_PER_ACTOR_HR,
     },
+    enrollment,
   };
   return Object.freeze(cfg);
 }

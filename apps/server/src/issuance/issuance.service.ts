@@ -142,6 +142,14 @@ export class IssuanceService implements OnModuleInit {
       if (!job.certificateId) throw invalid(`job ${job.id} has no certificate_id`);
       const cert = await this.certificate(job.certificateId);
       this.assertIssuable(cert);
+      const enrollment = await this.enrollmentCsr(job.id);
+      if (enrollment) {
+        // EST/SCEP: the device's CSR waited for this job (and its approval, when gated).
+        const csr = await parseCsr(enrollment.csr_pem, { allowSha1: true });
+        const actor = { actorId: enrollment.requested_by, actorType: 'Device' as const };
+        await this.issue(job, cert, await this.profile(cert.profile_id), { csr }, actor);
+        return 'Completed';
+      }
       if (this.config.issuance.keygenMode === 'agent') {
         if (!cert.agent_id) {
           throw invalid(
@@ -217,6 +225,15 @@ export class IssuanceService implements OnModuleInit {
     const job = await this.ds.getRepository(JobEntity).findOneBy({ id });
     if (!job) throw notFound('job', id);
     return job;
+  }
+
+  private async enrollmentCsr(jobId: string): Promise<{ csr_pem: string; requested_by: string } | undefined> {
+    return rowsOf<{ csr_pem: string; requested_by: string }>(
+      await this.ds.query(
+        `SELECT csr_pem, requested_by FROM enrollment_requests WHERE job_id = $1 AND status = 'pending'`,
+        [jobId],
+      ),
+    )[0];
   }
 
   private async issueWithServerKey(job: JobEntity, cert: CertForIssuance): Promise<IssuedVersion> {
@@ -327,6 +344,14 @@ export class IssuanceService implements OnModuleInit {
         WHERE id = $1 AND archived_at IS NULL`,
       [r.cert.id, result.notAfter],
     );
+    // An EST/SCEP request waiting on this job is answered by this version.
+    const enrollment = rowsOf<{ protocol: string }>(
+      await m.query(
+        `UPDATE enrollment_requests SET status = 'issued', version_id = $2, updated_at = now()
+          WHERE job_id = $1 AND status = 'pending' RETURNING protocol`,
+        [r.job.id, r.versionId],
+      ),
+    )[0];
     const targets = rowsOf<{ target_id: string; agent_id: string | null }>(
       await m.query(
         `SELECT ctm.target_id, t.agent_id
@@ -361,7 +386,8 @@ export class IssuanceService implements OnModuleInit {
         ca_id: r.caId,
         not_after: result.notAfter.toISOString(),
         key_algorithm: r.keyAlgorithm,
-        keygen: r.csrPem ? 'agent' : 'server',
+        keygen: enrollment ? 'device' : r.csrPem ? 'agent' : 'server',
+        ...(enrollment ? { protocol: enrollment.protocol } : {}),
         deployment_job_ids: deploymentJobIds,
       },
     );

@@ -24,6 +24,6 @@ import { JobsService } from './jobs.service';
     JobLoops,
     JobFactory,
   ],
-  exports: [JobsRepository, JobsService, JobHandlerRegistry, JobDispatcher, JobFactory, JobEngineRepository],
+  exports: [JobsRepository, JobsService, JobHandlerRegistry, JobDispatcher, JobFactory, JobEngineRepository, JobRunner],
 })
 export class JobsModule {}

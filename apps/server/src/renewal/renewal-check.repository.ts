@@ -118,7 +118,8 @@ export class RenewalCheckRepository {
                 ORDER BY v.created_at DESC, v.id DESC
                 LIMIT 1) AS lifetime_ms,
               COALESCE(rp.alert_thresholds_days, $6::int[]) AS alert_thresholds_days,
-              COALESCE(rp.auto_renew, true) AS auto_renew,
+              -- Enrolled over EST/SCEP: the device holds the key and re-enrolls itself; alert only.
+              COALESCE(rp.auto_renew, true) AND mc.enrolled_via IS NULL AS auto_renew,
               COALESCE(o.email, '') AS owner_email,
               ${RENEWAL_OPEN} AS renewal_open
          FROM managed_certificates mc

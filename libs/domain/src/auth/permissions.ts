@@ -93,7 +93,8 @@ export function isPermission(value: string): value is Permission {
   return PERMISSION_SET.has(value);
 }
 
-export type ActorType = 'User' | 'ApiKey' | 'Agent' | 'System' | 'Anonymous';
+/** Device: an EST or SCEP client, authenticated by its enrollment credential. */
+export type ActorType = 'User' | 'ApiKey' | 'Agent' | 'System' | 'Anonymous' | 'Device';
 
 export const BuiltinRole = {
   Admin: 'admin',

@@ -26,6 +26,7 @@ export const IdPrefix = {
   IssuerCa: 'ica',
   OcspResponder: 'ocspr',
   ApprovalRequest: 'ar',
+  EnrollmentRequest: 'enr',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 
