@@ -24,7 +24,6 @@ export class IntuneRejection extends Error {
 @Injectable()
 export class IntuneChallengeService {
   /** Verifies `token` for a label's Intune settings and the CSR it came with; throws IntuneRejection. */
-  // eslint-disable-next-line @typescript-eslint/require-await
   async verify(label: string, cfg: IntuneConfig, token: string, csr: ParsedCsr): Promise<IntuneVerdict> {
     void label;
     void cfg;
