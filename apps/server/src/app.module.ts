@@ -49,6 +49,7 @@ import { IntermediatesModule } from './intermediates/intermediates.module';
 import { AgentWorkModule } from './agent-work/agent-work.module';
 import { DiscoveryModule } from './discovery/discovery.module';
 import { VerificationModule } from './verification/verification.module';
+import { EnrollmentModule } from './enrollment/enrollment.module';
 import { EstModule } from './est/est.module';
 import { ScepModule } from './scep/scep.module';
 import { VersionController } from './version/version.controller';
@@ -162,6 +163,7 @@ export class AppModule implements NestModule {
         AgentWorkModule,
         DiscoveryModule,
         VerificationModule,
+        EnrollmentModule,
         EstModule,
         ScepModule,
         StatsModule,
