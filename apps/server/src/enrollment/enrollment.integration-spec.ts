@@ -164,9 +164,7 @@ describe('EnrollmentService', () => {
       const o = await svc.byTransaction(gated, `txn-${tag}`);
       return o?.status === 'issued' ? o : undefined;
     });
-    expect(new X509Certificate((done).issued.certDer).subject).toBe(
-      'CN=gated.enr.example',
-    );
+    expect(new X509Certificate(done.issued.certDer).subject).toBe('CN=gated.enr.example');
   });
 
   it('answers failed after a rejection', async () => {
