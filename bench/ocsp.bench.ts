@@ -20,9 +20,8 @@
  * CERTCTL_BENCH_PG_URL, CERTCTL_BENCH_REDIS_URL; BENCH_CPU_PROF=<dir> writes a V8 CPU profile
  * of each certctl server process there (open it in Chrome DevTools).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { createRootCa, exportPrivateKeyPem } from '@certctl/pki';
 import { loadConfig } from '../apps/server/src/config/config.schema';
@@ -33,13 +32,13 @@ import { SecretBox } from '../apps/server/src/secrets/secret-box';
 import { caKeyContext } from '../apps/server/src/secrets/secrets.module';
 import { OpensslDir } from '../libs/pki/src/keys/testing';
 import { deleteRedisPrefix } from '../test/integration/global-teardown';
+import { lastJson, LOADGEN, runLoadgen, startServerChild, SWC_HOOK, table, type Figures } from './support/bench-kit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number);
 const SERIALS = 100;
 const KEY = 'ocsp-bench-encryption-key-0123456789abcdef';
 const SERVER_FLAG = 'CERTCTL_OCSP_BENCH_SERVER';
-const root = join(__dirname, '..');
 
 const suffix = randomBytes(4).toString('hex');
 const baseUrl =
@@ -60,91 +59,6 @@ const serverEnv = {
   CERTCTL_LOG_LEVEL: 'silent',
   CERTCTL_SERVER_PORT: '8443',
 };
-
-/** swc require hook: runs the TypeScript sources in plain Node (as the server runs, built). */
-const HOOK = `
-const Module = require('module');
-const fs = require('fs');
-const swc = require(${JSON.stringify(join(root, 'node_modules/@swc/core'))});
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  const m = /^@certctl\\/(domain|pki|connectors|approval)$/.exec(request);
-  return resolve.call(this, m ? ${JSON.stringify(root)} + '/libs/' + m[1] + '/src/index.ts' : request, ...rest);
-};
-require.extensions['.ts'] = (module, filename) => {
-  const { code } = swc.transformSync(fs.readFileSync(filename, 'utf8'), {
-    filename,
-    jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022', keepClassNames: true },
-    module: { type: 'commonjs' },
-  });
-  module._compile(code, filename);
-};`;
-
-/**
- * The load generator: CONCURRENCY workers, each with its own keep-alive connection, POST
- * the requests round robin for SECONDS after a 1 s warm-up; prints one JSON line.
- */
-const LOADGEN = `
-const http = require('http');
-const fs = require('fs');
-const [url, concurrency, seconds, bodiesFile] = process.argv.slice(2);
-const bodies = JSON.parse(fs.readFileSync(bodiesFile, 'utf8')).map((b) => Buffer.from(b, 'base64'));
-const u = new URL(url);
-const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
-let next = 0;
-function post(body) {
-  return new Promise((resolve) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/ocsp-request', 'content-length': body.length } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const b = Buffer.concat(chunks);
-        // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED successful(0), ... }
-        const ok = res.statusCode === 200 && b.subarray(0, 8).includes(Buffer.from([0x0a, 0x01, 0x00]));
-        resolve(ok);
-      });
-      res.on('error', () => resolve(false));
-    });
-    req.on('error', () => resolve(false));
-    req.end(body);
-  });
-}
-async function run(ms, record) {
-  const deadline = performance.now() + ms;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      const ok = await post(bodies[next++ % bodies.length]);
-      record(ok, performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: Number(concurrency) }, worker));
-}
-(async () => {
-  await run(1000, () => {});
-  const lat = [];
-  let errors = 0;
-  const t0 = performance.now();
-  await run(Number(seconds) * 1000, (ok, ms) => { if (ok) lat.push(ms); else errors++; });
-  const elapsed = (performance.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
-  const p = (q) => lat.length ? lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] : NaN;
-  process.stdout.write(JSON.stringify({ ok: lat.length, errors, rps: lat.length / elapsed, p50: p(0.5), p99: p(0.99) }) + '\\n');
-  agent.destroy();
-})();`;
-
-interface Figures {
-  ok: number;
-  errors: number;
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-function lastJson<T>(out: string): T {
-  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as T;
-}
 
 if (process.env[SERVER_FLAG] === '1') {
   // Child: the real server on a loopback port; prints the port, runs until killed.
@@ -237,28 +151,15 @@ if (process.env[SERVER_FLAG] === '1') {
       }
 
       // certctl in plain Node processes: as configured by default, and with no in-process cache.
-      t.write('hook.js', HOOK);
+      t.write('hook.js', SWC_HOOK);
       t.write('loadgen.js', LOADGEN);
-      const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-      const start = (env: Record<string, string>): Promise<number> => {
-        const server = spawn(process.execPath, ['--no-warnings', ...profile, '-r', t.path('hook.js'), __filename], {
-          cwd: root,
-          env: { ...process.env, ...serverEnv, ...env, [SERVER_FLAG]: '1' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        servers.push(server);
-        return new Promise<number>((resolve, reject) => {
-          let out = '';
-          let err = '';
-          server.stdout.on('data', (c: Buffer) => {
-            out += c.toString();
-            const m = /\{"port":(\d+)\}/.exec(out);
-            if (m) resolve(Number(m[1]));
-          });
-          server.stderr.on('data', (c: Buffer) => (err += c.toString()));
-          server.on('exit', (code) => reject(new Error(`server exited (${code}): ${err}`)));
-        });
-      };
+      // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED successful(0), ... }
+      t.write(
+        'options.json',
+        JSON.stringify({ headers: { 'content-type': 'application/ocsp-request' }, okHex: '0a0100' }),
+      );
+      const start = (env: Record<string, string>): Promise<number> =>
+        startServerChild(__filename, t.path('hook.js'), { ...serverEnv, ...env, [SERVER_FLAG]: '1' }, servers);
       const [port, dbOnlyPort] = await Promise.all([start({}), start({ CERTCTL_OCSP_CACHE_MAX_ENTRIES: '0' })]);
       const url = `http://127.0.0.1:${port}/.well-known/pki/ocsp/${issuerId}`;
       const dbOnlyUrl = `http://127.0.0.1:${dbOnlyPort}/.well-known/pki/ocsp/${issuerId}`;
@@ -324,27 +225,20 @@ if (process.env[SERVER_FLAG] === '1') {
       const rows: Record<string, string | number>[] = [];
       for (const n of CONCURRENCY) {
         const load = (target: string) =>
-          new Promise<Figures>((resolve, reject) => {
-            const p = spawn(process.execPath, [
-              t.path('loadgen.js'),
-              target,
-              String(n),
-              String(SECONDS),
-              t.path('bodies.json'),
-            ]);
-            let out = '';
-            p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-            p.on('exit', (code) =>
-              code === 0 ? resolve(lastJson<Figures>(out)) : reject(new Error(`loadgen ${code}`)),
-            );
-          });
+          runLoadgen(t.path('loadgen.js'), [
+            target,
+            String(n),
+            String(SECONDS),
+            t.path('bodies.json'),
+            t.path('options.json'),
+          ]);
         const ours = await load(url);
         const dbOnly = await load(dbOnlyUrl);
         const script = [
           'ip link set lo up',
           `openssl ocsp -index index.txt -port 18888 -rsigner rsigner.pem -rkey rkey.pem -CA ca.pem -ignore_err 2>/dev/null &`,
           'sleep 0.5',
-          `${JSON.stringify(process.execPath)} loadgen.js http://127.0.0.1:18888/ ${n} ${SECONDS} bodies.json`,
+          `${JSON.stringify(process.execPath)} loadgen.js http://127.0.0.1:18888/ ${n} ${SECONDS} bodies.json options.json`,
           'kill %1 2>/dev/null || true',
         ].join('\n');
         const r = spawnSync('unshare', ['-n', 'bash', '-c', script], {
@@ -380,16 +274,11 @@ if (process.env[SERVER_FLAG] === '1') {
         expect(dbOnly.ok).toBeGreaterThan(0);
         expect(theirs.ok).toBeGreaterThan(0);
       }
-      const cols = Object.keys(rows[0]);
-      const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
-      const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(' | ')} |`;
       process.stdout.write(
-        [
+        table(
           `OCSP over HTTP/1.1 keep-alive, ${SECONDS}s per figure, ${SERIALS} serials (10% revoked), no nonce, P-256 delegated responder:`,
-          line(cols),
-          `|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`,
-          ...rows.map((r) => line(cols.map((c) => String(r[c])))),
-        ].join('\n') + '\n',
+          rows,
+        ),
       );
     });
   });
