@@ -278,7 +278,9 @@ function readAttributes(attributes: A.Attribute[], out: ParsedCsr, berOptions: I
       } catch {
         throw invalid('csr.challenge_password: not a DirectoryString');
       }
-      if (out.challengePassword.length > 255) throw invalid('csr.challenge_password: longer than 255 characters');
+      // Beyond PKCS#9's 255: Intune dynamic challenges are signed tokens of several hundred
+      // to a few thousand characters, and NDES-style clients send them here unchanged.
+      if (out.challengePassword.length > 8192) throw invalid('csr.challenge_password: longer than 8192 characters');
     }
   }
 }
