@@ -6,7 +6,7 @@ import { IdPrefix, newId, type BuiltinRole } from '@certctl/domain';
 import { displayPrefix, generateApiKey, hashApiKey } from '../../apps/server/src/auth/api-key';
 import { AuthRepository } from '../../apps/server/src/auth/auth.repository';
 import { loadConfig, type AppConfig } from '../../apps/server/src/config/config.schema';
-import { createServerApp } from '../../apps/server/src/server-app';
+import { createServerApp, type ServerTlsOptions } from '../../apps/server/src/server-app';
 import { ensureDatabaseExists, runMigrationsLocked } from '../../apps/server/src/database/database-bootstrap';
 import { deleteRedisPrefix } from './global-teardown';
 
@@ -26,7 +26,8 @@ export interface TestApp {
  */
 export async function createTestApp(
   env: Record<string, string> = {},
-  opts: { beforeInit?: (app: NestExpressApplication) => void } = {},
+  /** `tls`: serve HTTPS (listen with listenOnLoopback); supertest then trusts `tls.ca`. */
+  opts: { beforeInit?: (app: NestExpressApplication) => void; tls?: ServerTlsOptions & { ca: string } } = {},
 ): Promise<TestApp> {
   const dbUrl = process.env.CERTCTL_TEST_DATABASE_URL;
   const prefix = process.env.CERTCTL_TEST_REDIS_PREFIX;
@@ -38,7 +39,7 @@ export async function createTestApp(
     CERTCTL_LOG_LEVEL: process.env.CERTCTL_TEST_LOG ?? 'silent',
     ...env,
   });
-  const app = await createServerApp(config, undefined, process.env.CERTCTL_TEST_LOG ? {} : { logger: false });
+  const app = await createServerApp(config, opts.tls, process.env.CERTCTL_TEST_LOG ? {} : { logger: false });
   opts.beforeInit?.(app);
   await app.init();
   const ds = app.get(DataSource);
@@ -46,7 +47,7 @@ export async function createTestApp(
   return {
     app,
     config,
-    http: supertest(app.getHttpServer()),
+    http: opts.tls ? supertest.agent(app.getHttpServer(), { ca: opts.tls.ca }) : supertest(app.getHttpServer()),
     ds,
     async mintKey(roles, name = 'test-key') {
       const key = generateApiKey();

@@ -87,11 +87,15 @@ interface RequestRow {
   last_error: string | null;
   attempts: number;
   max_attempts: number;
+  /** The job waited for an approval request. */
+  gated: boolean;
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 /** How long a synchronous enrollment waits for a job another replica happened to claim. */
 const CLAIMED_ELSEWHERE_WAIT_MS = 10_000;
+/** How long a decided (approved or rejected) request answers a client resending its CSR. */
+const DECIDED_ANSWER_HOURS = 24;
 
 /**
  * Enrollment over EST and SCEP: one interface to the same issuance path the API uses. A
@@ -152,7 +156,7 @@ export class EnrollmentService {
   async enroll(input: EnrollInput): Promise<EnrollmentOutcome> {
     const { target, csr } = input;
     const spki = createHash('sha256').update(csr.spkiDer).digest('hex');
-    const earlier = await this.earlierRequest(target, spki, input.transactionId);
+    const earlier = await this.earlierRequest(target, spki, input.transactionId, input.renew ? 'reenroll' : 'enroll');
     if (earlier) return this.count(target, await this.outcomeOf(earlier));
 
     const names = namesOf(csr);
@@ -329,6 +333,7 @@ export class EnrollmentService {
     target: EnrollmentTarget,
     spki: string,
     transactionId: string | undefined,
+    kind: 'enroll' | 'reenroll',
   ): Promise<RequestRow | undefined> {
     if (transactionId) {
       const row = await this.requestRow(
@@ -341,14 +346,19 @@ export class EnrollmentService {
       }
       return row;
     }
-    // EST: a client retrying after 202 sends the same CSR again.
+    // EST (RFC 7030 4.2.3): a client told 202 resends the same CSR, while its request waits
+    // for approval and after it was decided; it gets that request's answer, not a second
+    // request (and a second approval). Requests that never waited are not matched: the
+    // same key enrolling again later is a new enrollment.
     const row = await this.requestRow(
-      `r.protocol = $1 AND r.label = $2 AND r.spki_sha256 = $3 AND r.status = 'pending'
-       AND j.status IN ('Pending', 'AwaitingApproval', 'Running', 'Failed')`,
-      [target.protocol, target.label, spki],
+      `r.protocol = $1 AND r.label = $2 AND r.spki_sha256 = $3 AND r.kind = $4
+       AND (r.status = 'pending' OR (r.updated_at > now() - interval '${DECIDED_ANSWER_HOURS} hours'
+            AND EXISTS (SELECT 1 FROM approval_requests ar WHERE ar.job_id = r.job_id)))`,
+      [target.protocol, target.label, spki, kind],
       this.ds.manager,
     );
-    return row && (await this.outcomeOf(row)).status === 'pending' ? row : undefined;
+    if (!row) return undefined;
+    return row.gated || (await this.outcomeOf(row)).status === 'pending' ? row : undefined;
   }
 
   private async requestRowByJob(m: EntityManager, jobId: string): Promise<RequestRow | undefined> {
@@ -360,7 +370,8 @@ export class EnrollmentService {
       await m.query(
         `SELECT r.id, r.certificate_id, r.job_id, r.spki_sha256, r.status, r.error,
                 v.pem_chain, v.serial_number, v.not_after,
-                j.status AS job_status, j.last_error, j.attempts, j.max_attempts
+                j.status AS job_status, j.last_error, j.attempts, j.max_attempts,
+                EXISTS (SELECT 1 FROM approval_requests ar WHERE ar.job_id = r.job_id) AS gated
            FROM enrollment_requests r
            JOIN jobs j ON j.id = r.job_id
            LEFT JOIN certificate_versions v ON v.id = r.version_id

@@ -514,6 +514,8 @@ export function envelopeTo(recipientCertDer: Uint8Array, content: Uint8Array, ci
         algorithmParams: new asn1js.OctetString({ valueHex: toArrayBuffer(iv) }),
       }),
       encryptedContent: new asn1js.OctetString({ valueHex: toArrayBuffer(encrypted) }),
+      // One primitive OCTET STRING (pkijs would split it into constructed 1 KiB pieces): DER.
+      disableSplit: true,
     }),
   });
   const ci = new pkijs.ContentInfo({ contentType: OID_ENVELOPED_DATA, content: env.toSchema() });
