@@ -1,6 +1,7 @@
 import { generateKeyPair, exportPublicKeyPem } from '../keys';
 import { OpensslDir } from '../keys/testing';
 import { buildCsr, sansFromStrings } from './build-csr';
+import { parseCsr } from './parse-csr';
 
 const ossl = new OpensslDir();
 afterAll(() => ossl.remove());
@@ -42,6 +43,17 @@ describe('buildCsr', () => {
         status: 0,
       });
     }
+  });
+
+  it('carries a challengePassword attribute that openssl and parseCsr read', async () => {
+    const pem = await buildCsr({
+      keys: await generateKeyPair('RSA-2048'),
+      commonName: 'dev1',
+      challengePassword: 's3cret-PASS',
+    });
+    ossl.write('challenge.csr', pem);
+    expect(ossl.ok(['req', '-in', 'challenge.csr', '-noout', '-text'])).toMatch(/challengePassword\s*:\s*s3cret-PASS/);
+    expect((await parseCsr(pem)).challengePassword).toBe('s3cret-PASS');
   });
 
   it('rejects a bad SAN, naming it', async () => {

@@ -15,6 +15,8 @@ export interface BuildCsrRequest {
   commonName?: string;
   /** subjectAltName entries, requested through the extensionRequest attribute. */
   sans?: Partial<SubjectAltNames>;
+  /** PKCS#9 challengePassword attribute (SCEP challenge, EST channel binding). */
+  challengePassword?: string;
 }
 
 const OPAQUE_URI = /^(urn|mailto|tel|sip|sips|did|spiffe):/i;
@@ -76,6 +78,7 @@ export async function buildCsr(req: BuildCsrRequest): Promise<string> {
     keys: req.keys as never,
     signingAlgorithm: signingAlgorithm(req.keys.privateKey) as never,
     extensions: names.length ? [new x509.SubjectAlternativeNameExtension(names, false)] : [],
+    attributes: req.challengePassword === undefined ? [] : [new x509.ChallengePasswordAttribute(req.challengePassword)],
   });
   return csr.toString('pem') + '\n';
 }
