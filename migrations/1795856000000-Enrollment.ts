@@ -44,9 +44,24 @@ export class Enrollment1795856000000 implements MigrationInterface {
     );
     await q.query(`CREATE INDEX enrollment_requests_key_idx ON enrollment_requests (protocol, label, spki_sha256)`);
     await q.query(`CREATE INDEX enrollment_requests_cert_idx ON enrollment_requests (certificate_id)`);
+    // Generated SCEP RA material, one row per label, shared by every replica: the first
+    // replica to need it inserts (ON CONFLICT DO NOTHING) and everyone re-reads the winner.
+    // The RSA key is sealed with the config encryption key (context scep_ra_keys:<label>).
+    await q.query(`
+      CREATE TABLE scep_ra_keys (
+        label        TEXT PRIMARY KEY,
+        cert_pem     TEXT NOT NULL,
+        sealed_key   BYTEA NOT NULL,
+        fingerprint_sha256 TEXT NOT NULL,
+        issuer_ca_id TEXT,
+        not_after    TIMESTAMPTZ NOT NULL,
+        created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+      )
+    `);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE scep_ra_keys`);
     await q.query(`DROP TABLE enrollment_requests`);
     await q.query(`ALTER TABLE managed_certificates DROP COLUMN enrolled_via`);
   }
