@@ -66,34 +66,6 @@ export function peekPkiMessage(der: Uint8Array): PeekedPkiMessage | undefined {
   }
 }
 
-/** A CRL that encodes as the exact bytes it was read from (its signature covers them). */
-class VerbatimCrl extends pkijs.CertificateRevocationList {
-  constructor(private readonly der: ArrayBuffer) {
-    super({ schema: asn1js.fromBER(der).result });
-  }
-
-  override toSchema(): asn1js.Sequence {
-    return asn1js.fromBER(this.der).result as asn1js.Sequence;
-  }
-}
-
-/**
- * A degenerate SignedData (no signers, no content) carrying one CRL: the content RFC 8894
- * 3.3.4 puts in the pkcsPKIEnvelope of a GetCRL reply.
- */
-export function crlOnlyPkcs7(crlDer: Uint8Array): Buffer {
-  const crl = new VerbatimCrl(exact(crlDer));
-  const sd = new pkijs.SignedData({
-    version: 1,
-    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: pkijs.ContentInfo.DATA }),
-    digestAlgorithms: [],
-    crls: [crl],
-    signerInfos: [],
-  });
-  const ci = new pkijs.ContentInfo({ contentType: pkijs.ContentInfo.SIGNED_DATA, content: sd.toSchema() });
-  return Buffer.from(ci.toSchema().toBER());
-}
-
 /** DER of a certificate's subject Name, as GetCRL's IssuerAndSerialNumber carries the issuer. */
 export function subjectNameDer(certDer: Uint8Array): Buffer {
   return Buffer.from(pkijs.Certificate.fromBER(exact(certDer)).subject.toSchema().toBER());

@@ -1,20 +1,15 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { DomainError, ErrorCode } from '@certctl/domain';
 import {
   buildCertRep,
-  envelopeTo,
   parsePkiMessage,
   pemToDers,
-  SCEP_MESSAGE_TYPES,
-  scepAttributes,
   ScepError,
-  signScepMessage,
   type ParsedPkiMessage,
   type ScepFailInfo,
-  type ScepPkiStatus,
 } from '@certctl/pki';
 import { CaStore, urlIdOf } from '../ca/ca-store';
 import { rowsOf } from '../database/sql';
@@ -29,7 +24,7 @@ import { IntuneChallengeService, IntuneRejection } from '../enrollment/intune-ch
 import { CrlService } from '../pki-endpoints/crl.service';
 import { ScepRaService, type ScepRaMaterial } from './scep-ra.service';
 import { ScepReplayGuard } from './scep-replay';
-import { crlOnlyPkcs7, peekPkiMessage, subjectNameDer } from './scep-wire';
+import { peekPkiMessage, subjectNameDer } from './scep-wire';
 
 /** A PKIMessage that cannot be answered with a CertRep: the HTTP status and a plain-text reason. */
 export class ScepHttpError extends Error {
@@ -44,18 +39,6 @@ export class ScepHttpError extends Error {
 
 /** Largest PKIMessage accepted (a PKCSReq with an RSA-4096 CSR is under 8 KiB). */
 export const SCEP_MAX_MESSAGE_BYTES = 256 * 1024;
-
-/**
- * The signed content of a CertRep without a certificate (PENDING, FAILURE): an empty id-data
- * rather than none, which is what micromdm's own server sends; its Go pkcs7 parser refuses
- * both a SignedData without eContent and an empty eContent encoded as a constructed OCTET
- * STRING ("asn1: syntax error: sequence truncated").
- */
-const EMPTY = new Uint8Array(0);
-/** encapContentInfo { id-data, [0] { OCTET STRING, constructed, empty } } as asn1js encodes it ... */
-const EMPTY_CONTENT_CONSTRUCTED = Buffer.from('300f06092a864886f70d010701a0022400', 'hex');
-/** ... and the primitive form every parser reads (the signature covers neither). */
-const EMPTY_CONTENT_PRIMITIVE = Buffer.from('300f06092a864886f70d010701a0020400', 'hex');
 
 /** Who a CertRep answers: enough of the request to address the reply. */
 interface Addressee {
@@ -275,47 +258,14 @@ export class ScepService {
       }
       if (reply.status === 'success-crl') {
         if (!to.signerCertificate) throw new ScepError('badRequest', 'no certificate to encrypt the reply to');
-        return this.signed(
-          material,
-          to,
-          'success',
-          undefined,
-          envelopeTo(to.signerCertificate, crlOnlyPkcs7(reply.crlDer), contentCipher),
-        );
+        return buildCertRep({ ...base, status: 'success', crlDer: reply.crlDer });
       }
-      if (reply.status === 'pending') return this.signed(material, to, 'pending', undefined, EMPTY);
-      return this.signed(material, to, 'failure', reply.failInfo, EMPTY);
+      if (reply.status === 'pending') return buildCertRep({ ...base, status: 'pending' });
+      return buildCertRep({ ...base, status: 'failure', failInfo: reply.failInfo });
     } catch (e) {
       if (!(e instanceof ScepError) || reply.status === 'failure') throw e;
-      return this.signed(material, to, 'failure', e.failInfo, EMPTY);
+      return buildCertRep({ ...base, status: 'failure', failInfo: e.failInfo });
     }
-  }
-
-  /** A CertRep around content buildCertRep does not make (GetCRL's CRL). */
-  private signed(
-    material: ScepRaMaterial,
-    to: Addressee,
-    status: ScepPkiStatus,
-    failInfo: ScepFailInfo | undefined,
-    content: Uint8Array,
-  ): Buffer {
-    const der = signScepMessage({
-      signerCertDer: material.ra.certificate,
-      signerKey: material.ra.privateKey,
-      content,
-      attributes: scepAttributes({
-        messageType: SCEP_MESSAGE_TYPES.CertRep,
-        transactionId: to.transactionId,
-        senderNonce: randomBytes(16),
-        recipientNonce: to.senderNonce,
-        pkiStatus: status,
-        failInfo,
-      }),
-    });
-    if (content.length > 0) return der;
-    const at = der.indexOf(EMPTY_CONTENT_CONSTRUCTED);
-    if (at >= 0) EMPTY_CONTENT_PRIMITIVE.copy(der, at);
-    return der;
   }
 }
 

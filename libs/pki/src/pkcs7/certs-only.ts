@@ -51,3 +51,44 @@ export function certsOnlyPkcs7(certsDer: readonly Uint8Array[]): Buffer {
   });
   return Buffer.from(contentInfo.toSchema().toBER());
 }
+
+/**
+ * A degenerate SignedData (no signers, no content) carrying one CRL, byte for byte: what RFC
+ * 8894 3.3.4 puts in the pkcsPKIEnvelope of a GetCRL reply. DER.
+ */
+export function crlOnlyPkcs7(crlDer: Uint8Array): Buffer {
+  if (!isBytes(crlDer)) throw invalid('crlDer must be DER bytes');
+  const buffer = exactArrayBuffer(new Uint8Array(crlDer));
+  if (derTlvLength(new Uint8Array(buffer)) !== buffer.byteLength) throw invalid('crlDer is not a DER CRL');
+  let crl: pkijs.CertificateRevocationList;
+  try {
+    crl = new VerbatimCrl(buffer);
+  } catch {
+    throw invalid('crlDer is not a DER CRL');
+  }
+  const signedData = new pkijs.SignedData({
+    version: 1,
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: pkijs.ContentInfo.DATA }),
+    digestAlgorithms: [],
+    crls: [crl],
+    signerInfos: [],
+  });
+  const contentInfo = new pkijs.ContentInfo({
+    contentType: pkijs.ContentInfo.SIGNED_DATA,
+    content: signedData.toSchema(),
+  });
+  return Buffer.from(contentInfo.toSchema().toBER());
+}
+
+/** A CRL that parses like any other but encodes as the exact bytes it came from (its signature covers them). */
+class VerbatimCrl extends pkijs.CertificateRevocationList {
+  constructor(private readonly der: ArrayBuffer) {
+    const asn = asn1js.fromBER(der);
+    if (asn.offset === -1) throw new Error(asn.result.error);
+    super({ schema: asn.result });
+  }
+
+  override toSchema(): asn1js.Sequence {
+    return new DerSequence(this.der);
+  }
+}

@@ -17,7 +17,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { DomainError, ErrorCode } from '@certctl/domain';
 import { parseCsr, type ParsedCsr } from '../csr/parse-csr';
-import { certsOnlyPkcs7 } from '../pkcs7/certs-only';
+import { certsOnlyPkcs7, crlOnlyPkcs7 } from '../pkcs7/certs-only';
 
 /** RFC 8894 3.2.1.4 failInfo values. */
 export type ScepFailInfo = 'badAlg' | 'badMessageCheck' | 'badRequest' | 'badTime' | 'badCertId';
@@ -467,8 +467,10 @@ export interface BuildCertRepParams {
   status: ScepPkiStatus;
   /** Required when status is failure. */
   failInfo?: ScepFailInfo;
-  /** Required when status is success: the issued certificate first, then its chain. */
+  /** Success of PKCSReq/RenewalReq/GetCertInitial/GetCert: the issued certificate first, then its chain. */
   issued?: { certDer: Uint8Array; chainDers?: readonly Uint8Array[] };
+  /** Success of GetCRL: the CRL (DER), sent in a degenerate SignedData. */
+  crlDer?: Uint8Array;
   /** Content encryption for the reply (default AES-256-CBC). */
   contentCipher?: 'AES-256-CBC' | 'AES-128-CBC' | 'DES-EDE3-CBC';
 }
@@ -527,7 +529,7 @@ export interface SignScepParams {
   signerKey: KeyObject | webcrypto.CryptoKey;
   /** SCEP attributes beyond contentType/messageDigest/signingTime. */
   attributes: pkijs.Attribute[];
-  /** eContent (id-data); undefined for a CertRep without content. */
+  /** eContent (id-data, one primitive OCTET STRING); undefined for none at all. */
   content?: Uint8Array;
   /** Digest for the signature (default sha256). */
   digest?: 'sha1' | 'sha256';
@@ -579,15 +581,39 @@ export function signScepMessage(p: SignScepParams): Buffer {
     digestAlgorithms: [
       new pkijs.AlgorithmIdentifier({ algorithmId: DIGEST_OIDS[digest], algorithmParams: new asn1js.Null() }),
     ],
-    encapContentInfo: new pkijs.EncapsulatedContentInfo({
-      eContentType: OID_DATA,
-      eContent: p.content ? new asn1js.OctetString({ valueHex: toArrayBuffer(content) }) : undefined,
-    }),
+    encapContentInfo: encapsulatedData(p.content ? content : undefined),
     certificates: [cert],
     signerInfos: [signerInfo],
   });
   const ci = new pkijs.ContentInfo({ contentType: OID_SIGNED_DATA, content: sd.toSchema() });
   return Buffer.from(ci.toSchema().toBER());
+}
+
+/**
+ * id-data content as DER: one primitive OCTET STRING, present even when empty. pkijs would
+ * split it into a constructed string (BER) and drop an empty one; Go's pkcs7 (micromdm
+ * scepclient) reads neither a CertRep without content nor an empty constructed string.
+ */
+class DataContent extends pkijs.EncapsulatedContentInfo {
+  constructor(private readonly bytes: Uint8Array) {
+    super({ eContentType: OID_DATA });
+  }
+
+  override toSchema(): asn1js.Sequence {
+    return new asn1js.Sequence({
+      value: [
+        new asn1js.ObjectIdentifier({ value: OID_DATA }),
+        new asn1js.Constructed({
+          idBlock: { tagClass: 3, tagNumber: 0 },
+          value: [new asn1js.OctetString({ valueHex: toArrayBuffer(this.bytes) })],
+        }),
+      ],
+    });
+  }
+}
+
+function encapsulatedData(content: Uint8Array | undefined): pkijs.EncapsulatedContentInfo {
+  return content ? new DataContent(content) : new pkijs.EncapsulatedContentInfo({ eContentType: OID_DATA });
 }
 
 /** SCEP request/response signed attributes (RFC 8894 3.2.1), for callers building messages. */
@@ -622,11 +648,16 @@ export function buildCertRep(p: BuildCertRepParams): Buffer {
   if (!p.transactionId || p.transactionId.length > MAX_TRANSACTION_ID)
     throw new ScepError('badRequest', 'transactionId is required');
   if (p.status === 'failure' && !p.failInfo) throw new ScepError('badRequest', 'failInfo is required for a failure');
-  if (p.status === 'success' && !p.issued) throw new ScepError('badRequest', 'issued is required for success');
-  let content: Buffer | undefined;
-  if (p.status === 'success' && p.issued) {
-    const certs = certsOnlyPkcs7([p.issued.certDer, ...(p.issued.chainDers ?? [])]);
-    content = envelopeTo(p.recipientCert, certs, p.contentCipher ?? 'AES-256-CBC');
+  if (p.status === 'success' && !p.issued === !p.crlDer) {
+    throw new ScepError('badRequest', 'success needs exactly one of issued and crlDer');
+  }
+  // PENDING and FAILURE carry empty id-data (as micromdm's server does), not an absent one.
+  let content: Buffer = Buffer.alloc(0);
+  if (p.status === 'success') {
+    const inner = p.issued
+      ? certsOnlyPkcs7([p.issued.certDer, ...(p.issued.chainDers ?? [])])
+      : crlOnlyPkcs7(p.crlDer as Uint8Array);
+    content = envelopeTo(p.recipientCert, inner, p.contentCipher ?? 'AES-256-CBC');
   }
   const ra = keyObject(p.ra.privateKey);
   if (ra.asymmetricKeyType !== 'rsa') throw new ScepError('badAlg', 'the RA key must be RSA');
