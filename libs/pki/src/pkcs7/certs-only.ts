@@ -18,6 +18,41 @@ class VerbatimCertificate extends pkijs.Certificate {
 }
 
 /**
+ * A certificate known only by its bytes: SignedData.toSchema() asks nothing else of the
+ * certificates it carries, and parsing each one with pkijs costs more than the rest of a
+ * certs-only answer.
+ */
+class OpaqueCertificate extends pkijs.Certificate {
+  constructor(private readonly der: ArrayBuffer) {
+    super();
+  }
+
+  override toSchema(): asn1js.Sequence {
+    return new DerSequence(this.der);
+  }
+}
+
+/** Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE, signature BIT STRING }. */
+function looksLikeCertificate(asn: asn1js.AsnType): boolean {
+  if (!(asn instanceof asn1js.Sequence)) return false;
+  const [tbs, alg, sig, ...rest] = asn.valueBlock.value;
+  return (
+    rest.length === 0 &&
+    tbs instanceof asn1js.Sequence &&
+    alg instanceof asn1js.Sequence &&
+    sig instanceof asn1js.BitString
+  );
+}
+
+/** A parsed certificate that encodes back as exactly `der` (a copy, not a re-encoding). */
+export function verbatimCertificate(der: Uint8Array): pkijs.Certificate {
+  const buffer = exactArrayBuffer(new Uint8Array(der));
+  const asn = asn1js.fromBER(buffer);
+  if (asn.offset === -1 || asn.offset !== buffer.byteLength) throw invalid('not a DER X.509 certificate');
+  return new VerbatimCertificate(asn.result, buffer);
+}
+
+/**
  * A "certs-only" PKCS#7 / CMS SignedData (RFC 5652 5.1; RFC 8951 and RFC 8894 use it for EST
  * /cacerts and SCEP GetCACert): version 1, no digest algorithms, id-data with no content,
  * the certificates in the order given and byte for byte as given, no signers. DER.
@@ -30,13 +65,10 @@ export function certsOnlyPkcs7(certsDer: readonly Uint8Array[]): Buffer {
     const buffer = exactArrayBuffer(new Uint8Array(der));
     if (derTlvLength(new Uint8Array(buffer)) !== buffer.byteLength)
       throw invalid(`${field} is not a DER X.509 certificate`);
-    try {
-      const asn = asn1js.fromBER(buffer);
-      if (asn.offset === -1) throw new Error(asn.result.error);
-      return new VerbatimCertificate(asn.result, buffer);
-    } catch {
+    const asn = asn1js.fromBER(buffer);
+    if (asn.offset === -1 || !looksLikeCertificate(asn.result))
       throw invalid(`${field} is not a DER X.509 certificate`);
-    }
+    return new OpaqueCertificate(buffer);
   });
   const signedData = new pkijs.SignedData({
     version: 1,

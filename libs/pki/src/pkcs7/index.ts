@@ -1,1 +1,1 @@
-export { certsOnlyPkcs7, crlOnlyPkcs7 } from './certs-only';
+export { certsOnlyPkcs7, crlOnlyPkcs7, verbatimCertificate } from './certs-only';

@@ -17,7 +17,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { DomainError, ErrorCode } from '@certctl/domain';
 import { parseCsr, type ParsedCsr } from '../csr/parse-csr';
-import { certsOnlyPkcs7, crlOnlyPkcs7 } from '../pkcs7/certs-only';
+import { certsOnlyPkcs7, crlOnlyPkcs7, verbatimCertificate } from '../pkcs7/certs-only';
 
 /** RFC 8894 3.2.1.4 failInfo values. */
 export type ScepFailInfo = 'badAlg' | 'badMessageCheck' | 'badRequest' | 'badTime' | 'badCertId';
@@ -186,6 +186,26 @@ function contentBytes(os: unknown, what: string): Buffer {
   throw new ScepError('badRequest', `${what} is missing`);
 }
 
+/**
+ * Parsed certificates by the byte array they came from: the RA certificate is the same array
+ * for every message (ScepRa), so it is parsed once instead of twice per request. Verbatim: it
+ * encodes back as those bytes, without re-encoding the whole certificate into each reply.
+ */
+const parsedCertificates = new WeakMap<Uint8Array, pkijs.Certificate>();
+
+function certificateOf(der: Uint8Array, what: string): pkijs.Certificate {
+  let cert = parsedCertificates.get(der);
+  if (!cert) {
+    try {
+      cert = verbatimCertificate(der);
+    } catch {
+      throw new ScepError('badRequest', `${what} is not a DER X.509 certificate`);
+    }
+    parsedCertificates.set(der, cert);
+  }
+  return cert;
+}
+
 /** Parses a certificate, keeping the exact bytes it came from. */
 function readCertificate(cert: pkijs.CertificateSetItem): { parsed: pkijs.Certificate; der: Uint8Array } | undefined {
   if (!(cert instanceof pkijs.Certificate)) return undefined;
@@ -293,7 +313,7 @@ function decryptEnvelope(envelopeDer: Buffer, ra: ScepRa): { content: Buffer; ci
   if (ci.contentType !== OID_ENVELOPED_DATA)
     throw new ScepError('badRequest', 'pkcsPKIEnvelope must be a CMS EnvelopedData');
   const env = new pkijs.EnvelopedData({ schema: ci.content });
-  const raCert = pkijs.Certificate.fromBER(toArrayBuffer(ra.certificate));
+  const raCert = certificateOf(ra.certificate, 'the RA certificate');
   const ktris = env.recipientInfos.filter((r) => r.variant === 1).map((r) => r.value as pkijs.KeyTransRecipientInfo);
   const mine = ktris.find((r) => matchesRid(raCert, r.rid));
   if (!mine) throw new ScepError('badMessageCheck', 'the message is not encrypted to this RA certificate');
@@ -483,7 +503,7 @@ function attribute(type: string, value: asn1js.AsnType): pkijs.Attribute {
 export function envelopeTo(recipientCertDer: Uint8Array, content: Uint8Array, cipherName: ScepContentCipher): Buffer {
   const spec = CIPHERS.find((c) => c.name === cipherName);
   if (!spec || spec.name === 'DES-CBC') throw new ScepError('badAlg', `cannot encrypt with ${cipherName}`);
-  const cert = pkijs.Certificate.fromBER(toArrayBuffer(recipientCertDer));
+  const cert = certificateOf(recipientCertDer, 'the recipient certificate');
   const spki = Buffer.from(cert.subjectPublicKeyInfo.toSchema().toBER());
   const pub = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   if (pub.asymmetricKeyType !== 'rsa') throw new ScepError('badAlg', 'the recipient certificate key must be RSA');
@@ -546,7 +566,7 @@ export function signScepMessage(p: SignScepParams): Buffer {
   const digest = p.digest ?? 'sha256';
   const key = keyObject(p.signerKey);
   const content = Buffer.from(p.content ?? new Uint8Array(0));
-  const cert = pkijs.Certificate.fromBER(toArrayBuffer(p.signerCertDer));
+  const cert = certificateOf(p.signerCertDer, 'the signer certificate');
   const attrs = [
     attribute(OID_CONTENT_TYPE, new asn1js.ObjectIdentifier({ value: OID_DATA })),
     attribute(OID_SIGNING_TIME, new asn1js.UTCTime({ valueDate: new Date() })),
