@@ -25,18 +25,24 @@
 // @peculiar/x509 resolves its ASN.1 services through tsyringe, which needs the metadata polyfill first.
 import 'reflect-metadata';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { KeyObject, randomBytes, X509Certificate } from 'node:crypto';
+import { KeyObject, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import * as pkijs from 'pkijs';
 import { Client } from 'pg';
 import { buildCsr, createSelfSignedTlsBundle, generateKeyPair, pemToDers, type CryptoKeyPair } from '@certctl/pki';
-import { loadConfig } from '../apps/server/src/config/config.schema';
-import { ensureDatabaseExists, runMigrationsLocked } from '../apps/server/src/database/database-bootstrap';
-import { createServerApp } from '../apps/server/src/server-app';
 import { OpensslDir } from '../libs/pki/src/keys/testing';
 import { pkiMessage } from '../e2e/support/scep-messages';
-import { deleteRedisPrefix } from '../test/integration/global-teardown';
-import { lastJson, LOADGEN, runLoadgen, startServerChild, SWC_HOOK, table, type Figures } from './support/bench-kit';
+import {
+  benchStore,
+  lastJson,
+  LOADGEN,
+  runLoadgen,
+  serveBenchChild,
+  startServerChild,
+  SWC_HOOK,
+  table,
+  type Figures,
+} from './support/bench-kit';
 
 const ENROLLMENTS = Number(process.env.BENCH_ENROLLMENTS ?? 300);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -49,58 +55,20 @@ const SERVER_FLAG = 'CERTCTL_ENROLL_BENCH_SERVER';
 /** signed attribute pkiStatus (2.16.840.1.113733.1.9.3) = PrintableString "0" (SUCCESS). */
 const SCEP_SUCCESS_HEX = '060a6086480186f845010903' + '3103130130';
 
-const suffix = randomBytes(4).toString('hex');
-const baseUrl =
-  process.env.CERTCTL_BENCH_PG_URL ?? process.env.CERTCTL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.CERTCTL_BENCH_REDIS_URL ?? process.env.CERTCTL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const dbName = `certctl_bench_enroll_${suffix}`;
-const dbUrl = (() => {
-  const u = new URL(baseUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-const redisPrefix = `certctl_bench_enroll_${suffix}`;
-const issuerId = `iss-bench-${suffix}`;
-
-const serverEnv = {
-  CERTCTL_DATABASE_URL: dbUrl,
-  CERTCTL_REDIS_URL: redisUrl,
-  CERTCTL_REDIS_PREFIX: redisPrefix,
-  CERTCTL_CONFIG_ENCRYPTION_KEY: 'enroll-bench-encryption-key-0123456789abcdef',
-  CERTCTL_LOG_LEVEL: 'silent',
-};
+const store = benchStore('enroll', 'enroll-bench-encryption-key-0123456789abcdef');
+const issuerId = `iss-bench-${store.suffix}`;
 
 if (process.env[SERVER_FLAG] === '1') {
-  // Child: the real server on a loopback port (HTTPS when given a bundle); prints the port.
-  void (async () => {
-    const tls = process.env.BENCH_TLS
-      ? (JSON.parse(process.env.BENCH_TLS) as { key: string; cert: string })
-      : undefined;
-    const app = await createServerApp(loadConfig(process.env), tls, { logger: false, swagger: false });
-    await app.listen(0, '127.0.0.1');
-    const address = app.getHttpServer().address() as { port: number };
-    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-    process.once('SIGTERM', () => process.exit(0));
-  })().catch((e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
+  serveBenchChild();
 } else {
   describe('Enrollment throughput: certctl SCEP vs micromdm scepserver, and certctl EST', () => {
     const t = new OpensslDir();
     const servers: ChildProcess[] = [];
 
-    beforeAll(async () => {
-      await ensureDatabaseExists(dbUrl);
-      await runMigrationsLocked(dbUrl);
-    });
+    beforeAll(() => store.create());
     afterAll(async () => {
       for (const s of servers) s.kill('SIGTERM');
-      const admin = new Client({ connectionString: baseUrl });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-      await admin.end();
-      await deleteRedisPrefix(redisUrl, redisPrefix);
+      await store.drop();
       t.remove();
     });
 
@@ -132,7 +100,7 @@ if (process.env[SERVER_FLAG] === '1') {
     }
 
     it('prints enrollments/s and p50/p99 for certctl and scepserver (SCEP) and certctl (EST)', async () => {
-      const db = new Client({ connectionString: dbUrl });
+      const db = new Client({ connectionString: store.dbUrl });
       await db.connect();
       await db.query(`INSERT INTO issuers (id, name, type, config) VALUES ($1, $1, 'LocalCA', '{}')`, [issuerId]);
       await db.end();
@@ -146,7 +114,7 @@ if (process.env[SERVER_FLAG] === '1') {
           __filename,
           t.path('hook.js'),
           {
-            ...serverEnv,
+            ...store.serverEnv,
             CERTCTL_SCEP_ENABLED: 'true',
             CERTCTL_SCEP_ISSUER_ID: issuerId,
             CERTCTL_SCEP_CHALLENGE_PASSWORD: CHALLENGE,
@@ -158,7 +126,7 @@ if (process.env[SERVER_FLAG] === '1') {
           __filename,
           t.path('hook.js'),
           {
-            ...serverEnv,
+            ...store.serverEnv,
             CERTCTL_EST_ENABLED: 'true',
             CERTCTL_EST_ISSUER_ID: issuerId,
             CERTCTL_EST_USERNAME: 'bench',

@@ -8,9 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { OcspSingleResponse, buildOcspResponse, createOcspResponderCertificate, parseOcspRequest } from '@certctl/pki';
 import { makeCa, makeLeaf, openssl, tempDir } from '../libs/pki/src/crl/test-fixtures';
+import { root, SWC_HOOK } from './support/bench-kit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CHILD_FLAG = 'CERTCTL_OCSP_BENCH_CHILD';
@@ -98,25 +98,8 @@ async function measure(): Promise<Figures> {
 
 /** Same measurement in a plain Node process (TypeScript compiled on load by swc, as jest does). */
 function measureInPlainNode(): Figures {
-  const root = join(__dirname, '..');
   const t = tempDir({
-    'hook.js': `
-const Module = require('module');
-const fs = require('fs');
-const swc = require(${JSON.stringify(join(root, 'node_modules/@swc/core'))});
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  const m = /^@certctl\\/(domain|pki|connectors|approval)$/.exec(request);
-  return resolve.call(this, m ? ${JSON.stringify(root)} + '/libs/' + m[1] + '/src/index.ts' : request, ...rest);
-};
-require.extensions['.ts'] = (module, filename) => {
-  const { code } = swc.transformSync(fs.readFileSync(filename, 'utf8'), {
-    filename,
-    jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022', keepClassNames: true },
-    module: { type: 'commonjs' },
-  });
-  module._compile(code, filename);
-};`,
+    'hook.js': SWC_HOOK,
   });
   try {
     const r = spawnSync(process.execPath, ['--no-warnings', '-r', t.path('hook.js'), __filename], {

@@ -24,15 +24,21 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createRootCa, exportPrivateKeyPem } from '@certctl/pki';
-import { loadConfig } from '../apps/server/src/config/config.schema';
-import { ensureDatabaseExists, runMigrationsLocked } from '../apps/server/src/database/database-bootstrap';
-import { createServerApp } from '../apps/server/src/server-app';
 import { ocspResponderKeyContext } from '../apps/server/src/pki-endpoints/ocsp-responder.store';
 import { SecretBox } from '../apps/server/src/secrets/secret-box';
 import { caKeyContext } from '../apps/server/src/secrets/secrets.module';
 import { OpensslDir } from '../libs/pki/src/keys/testing';
-import { deleteRedisPrefix } from '../test/integration/global-teardown';
-import { lastJson, LOADGEN, runLoadgen, startServerChild, SWC_HOOK, table, type Figures } from './support/bench-kit';
+import {
+  benchStore,
+  lastJson,
+  LOADGEN,
+  runLoadgen,
+  serveBenchChild,
+  startServerChild,
+  SWC_HOOK,
+  table,
+  type Figures,
+} from './support/bench-kit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number);
@@ -40,62 +46,28 @@ const SERIALS = 100;
 const KEY = 'ocsp-bench-encryption-key-0123456789abcdef';
 const SERVER_FLAG = 'CERTCTL_OCSP_BENCH_SERVER';
 
-const suffix = randomBytes(4).toString('hex');
-const baseUrl =
-  process.env.CERTCTL_BENCH_PG_URL ?? process.env.CERTCTL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.CERTCTL_BENCH_REDIS_URL ?? process.env.CERTCTL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const dbUrl = (() => {
-  const u = new URL(baseUrl);
-  u.pathname = `/certctl_bench_ocsp_${suffix}`;
-  return u.toString();
-})();
-const redisPrefix = `certctl_bench_ocsp_${suffix}`;
-
-const serverEnv = {
-  CERTCTL_DATABASE_URL: dbUrl,
-  CERTCTL_REDIS_URL: redisUrl,
-  CERTCTL_REDIS_PREFIX: redisPrefix,
-  CERTCTL_CONFIG_ENCRYPTION_KEY: KEY,
-  CERTCTL_LOG_LEVEL: 'silent',
-  CERTCTL_SERVER_PORT: '8443',
-};
+const store = benchStore('ocsp', KEY);
+const suffix = store.suffix;
+const serverEnv = { ...store.serverEnv, CERTCTL_SERVER_PORT: '8443' };
 
 if (process.env[SERVER_FLAG] === '1') {
-  // Child: the real server on a loopback port; prints the port, runs until killed.
-  void (async () => {
-    const app = await createServerApp(loadConfig(process.env), undefined, { logger: false, swagger: false });
-    await app.listen(0, '127.0.0.1');
-    const address = app.getHttpServer().address() as { port: number };
-    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-    // A clean exit on SIGTERM, so --cpu-prof (BENCH_CPU_PROF) writes its profile.
-    process.once('SIGTERM', () => process.exit(0));
-  })().catch((e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
+  serveBenchChild();
 } else {
   describe('OCSP responder throughput over HTTP: certctl (cached) vs openssl ocsp', () => {
     const t = new OpensslDir();
     const servers: ChildProcess[] = [];
 
-    beforeAll(async () => {
-      await ensureDatabaseExists(dbUrl);
-      await runMigrationsLocked(dbUrl);
-    });
+    beforeAll(() => store.create());
     afterAll(async () => {
       for (const s of servers) s.kill('SIGTERM');
-      const admin = new Client({ connectionString: baseUrl });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS "certctl_bench_ocsp_${suffix}" WITH (FORCE)`);
-      await admin.end();
-      await deleteRedisPrefix(redisUrl, redisPrefix);
+      await store.drop();
       t.remove();
     });
 
     it('prints responses/s and p50/p99 for both responders and their ratio', async () => {
       // A Local CA issuer whose root is stored like the server stores it, and SERIALS
       // certificates it signed (status rows only: OCSP reads versions and revocations).
-      const db = new Client({ connectionString: dbUrl });
+      const db = new Client({ connectionString: store.dbUrl });
       await db.connect();
       const box = new SecretBox(KEY);
       const ca = await createRootCa({

@@ -4,7 +4,13 @@
  * certctl and the reference server alike, and the result table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { Client } from 'pg';
+import { loadConfig } from '../../apps/server/src/config/config.schema';
+import { ensureDatabaseExists, runMigrationsLocked } from '../../apps/server/src/database/database-bootstrap';
+import { createServerApp } from '../../apps/server/src/server-app';
+import { deleteRedisPrefix } from '../../test/integration/global-teardown';
 
 export const root = join(__dirname, '..', '..');
 
@@ -165,4 +171,66 @@ export function table(title: string, rows: Record<string, string | number>[]): s
       ...rows.map((r) => line(cols.map((c) => String(r[c])))),
     ].join('\n') + '\n'
   );
+}
+
+/**
+ * A database and Redis prefix of a benchmark's own (CERTCTL_BENCH_PG_URL / _REDIS_URL, else
+ * the test ones): `create()` makes and migrates the database, `drop()` removes both, and
+ * `serverEnv` points a certctl process at them.
+ */
+export function benchStore(name: string, encryptionKey: string) {
+  const suffix = randomBytes(4).toString('hex');
+  const adminUrl =
+    process.env.CERTCTL_BENCH_PG_URL ??
+    process.env.CERTCTL_TEST_PG_URL ??
+    'postgres://postgres@127.0.0.1:5432/postgres';
+  const redisUrl =
+    process.env.CERTCTL_BENCH_REDIS_URL ?? process.env.CERTCTL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const dbName = `certctl_bench_${name}_${suffix}`;
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  const dbUrl = u.toString();
+  return {
+    suffix,
+    dbUrl,
+    serverEnv: {
+      CERTCTL_DATABASE_URL: dbUrl,
+      CERTCTL_REDIS_URL: redisUrl,
+      CERTCTL_REDIS_PREFIX: dbName,
+      CERTCTL_CONFIG_ENCRYPTION_KEY: encryptionKey,
+      CERTCTL_LOG_LEVEL: 'silent',
+    },
+    async create(): Promise<void> {
+      await ensureDatabaseExists(dbUrl);
+      await runMigrationsLocked(dbUrl);
+    },
+    async drop(): Promise<void> {
+      const admin = new Client({ connectionString: adminUrl });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+      await admin.end();
+      await deleteRedisPrefix(redisUrl, dbName);
+    },
+  };
+}
+
+/**
+ * The server side of startServerChild: the real server app from this process's environment
+ * on a loopback port (HTTPS when BENCH_TLS holds `{key, cert}`), its port printed, a clean
+ * exit on SIGTERM (so --cpu-prof writes its profile).
+ */
+export function serveBenchChild(): void {
+  void (async () => {
+    const tls = process.env.BENCH_TLS
+      ? (JSON.parse(process.env.BENCH_TLS) as { key: string; cert: string })
+      : undefined;
+    const app = await createServerApp(loadConfig(process.env), tls, { logger: false, swagger: false });
+    await app.listen(0, '127.0.0.1');
+    const address = app.getHttpServer().address() as { port: number };
+    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+    process.once('SIGTERM', () => process.exit(0));
+  })().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
 }

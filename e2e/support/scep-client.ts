@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import type { CommandResult } from './util';
+import { runCommand, type CommandResult } from './util';
 
 export interface ScepClientOptions {
   /** SCEP URL, e.g. https://127.0.0.1:PORT/scep/label */
@@ -24,23 +23,5 @@ export function runScepClient(o: ScepClientOptions): Promise<CommandResult> {
     '-keySize', '2048', '-cn', o.cn, '-organization', 'Example', '-debug',
     ...(o.challenge === undefined ? [] : ['-challenge', o.challenge]),
   ]; // prettier-ignore
-  return new Promise((resolve, reject) => {
-    const child = spawn('scepclient', args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SSL_CERT_FILE: o.tlsCaFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runCommand('scepclient', args, { env: { SSL_CERT_FILE: o.tlsCaFile }, timeoutMs: o.timeoutMs ?? 30_000 });
 }

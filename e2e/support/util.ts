@@ -77,10 +77,21 @@ export interface CommandResult {
 export async function runCommand(
   cmd: string,
   args: string[],
-  { input = '', timeoutMs = 20_000, cwd }: { input?: string; timeoutMs?: number; cwd?: string } = {},
+  {
+    input = '',
+    timeoutMs = 20_000,
+    cwd,
+    env = {},
+  }: {
+    input?: string;
+    timeoutMs?: number;
+    cwd?: string;
+    /** Variables the program needs beyond PATH (e.g. SSL_CERT_FILE). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const child = spawn(cmd, args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
