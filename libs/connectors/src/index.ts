@@ -12,3 +12,4 @@ export * from './targets/target-configs';
 export * from './targets/registry';
 export * from './targets/target-port';
 export * from './discovery/filesystem';
+export * from './notifiers';

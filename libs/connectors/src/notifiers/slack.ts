@@ -1,0 +1,65 @@
+import type { ConnectorCheck } from '../connector';
+import { clip, messageFacts, postJson, urlSecrets } from './http-delivery';
+import { slackNotifierConfig, type SlackNotifierConfig } from './notifier-configs';
+import {
+  NotifierType,
+  testBySending,
+  type DeliveryResult,
+  type NotificationMessage,
+  type NotifierConnector,
+} from './notifier-port';
+
+const SEVERITY_EMOJI = { info: ':information_source:', warning: ':warning:', critical: ':rotating_light:' } as const;
+
+/** Slack mrkdwn treats &, < and > as markup (links, mentions): certificate names must not. */
+function escapeMrkdwn(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * The incoming-webhook body: `text` is the notification fallback (and what screen readers
+ * read), `blocks` the Block Kit layout. Limits: header 150 characters, section text 3000,
+ * at most 10 context elements.
+ */
+export function slackPayload(m: NotificationMessage): Record<string, unknown> {
+  const prefix = m.resolve ? '[resolved] ' : '';
+  const facts = messageFacts(m)
+    .slice(0, 10)
+    .map(([k, v]) => ({ type: 'mrkdwn', text: clip(`*${escapeMrkdwn(k)}:* ${escapeMrkdwn(v)}`, 300) }));
+  return {
+    text: clip(`${prefix}${m.title}`, 3000),
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: clip(`${prefix}${m.title}`, 150), emoji: true } },
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: clip(`${SEVERITY_EMOJI[m.severity]} ${escapeMrkdwn(m.text)}`, 3000) },
+      },
+      { type: 'context', elements: facts },
+    ],
+  };
+}
+
+export class SlackNotifier implements NotifierConnector {
+  readonly type = NotifierType.Slack;
+  private readonly config: SlackNotifierConfig;
+
+  constructor(config: unknown) {
+    this.config = slackNotifierConfig.schema.parse(config);
+  }
+
+  async send(m: NotificationMessage): Promise<DeliveryResult> {
+    const res = await postJson({
+      channel: this.type,
+      url: new URL(this.config.webhook_url),
+      body: slackPayload(m),
+      options: this.config,
+      // The webhook URL is the credential.
+      secrets: urlSecrets(this.config.webhook_url),
+    });
+    return { channel: this.type, status: res.status, detail: `accepted with HTTP ${res.status}` };
+  }
+
+  test(): Promise<ConnectorCheck> {
+    return testBySending(this);
+  }
+}
