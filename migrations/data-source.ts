@@ -6,6 +6,7 @@ import { Issuance1795596800000 } from './1795596800000-Issuance';
 import { Approvals1795683200000 } from './1795683200000-Approvals';
 import { Discovery1795769600000 } from './1795769600000-Discovery';
 import { Enrollment1795856000000 } from './1795856000000-Enrollment';
+import { Acme1796028800000 } from './1796028800000-Acme';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   Approvals1795683200000,
   Discovery1795769600000,
   Enrollment1795856000000,
+  Acme1796028800000,
 ];
 
 /**

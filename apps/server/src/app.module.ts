@@ -52,6 +52,7 @@ import { VerificationModule } from './verification/verification.module';
 import { EnrollmentModule } from './enrollment/enrollment.module';
 import { EstModule } from './est/est.module';
 import { ScepModule } from './scep/scep.module';
+import { AcmeModule } from './acme/acme.module';
 import { VersionController } from './version/version.controller';
 
 const ENTITIES = [AuditEventEntity, ApiKeyEntity, RoleEntity];
@@ -166,6 +167,7 @@ export class AppModule implements NestModule {
         EnrollmentModule,
         EstModule,
         ScepModule,
+        AcmeModule,
         StatsModule,
         RenewalModule,
       ],

@@ -35,6 +35,6 @@ import { ExportRateLimiter } from './export-rate-limiter';
     CertificateExportService,
     ExportRateLimiter,
   ],
-  exports: [CertificatesRepository, CertificatesService],
+  exports: [CertificatesRepository, CertificatesService, RevocationService],
 })
 export class CertificatesModule {}

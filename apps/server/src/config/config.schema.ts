@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { readEnrollmentConfig, type EnrollmentConfig } from '../enrollment/enrollment-config';
+import { readAcmeConfig, type AcmeConfig } from '../acme/acme-config';
 
 /**
  * The server's whole configuration: read once at boot from CERTCTL_* variables, validated,
@@ -401,6 +402,8 @@ export class AppConfig {
   };
   /** EST and SCEP labels (CERTCTL_EST_*, CERTCTL_SCEP_*). */
   readonly enrollment!: EnrollmentConfig;
+  /** ACME server (CERTCTL_ACME_*). */
+  readonly acme!: AcmeConfig;
 }
 
 export class ConfigError extends Error {
@@ -421,6 +424,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     }
   }
   const enrollment = readEnrollmentConfig(env, problems);
+  const acme = readAcmeConfig(env, problems);
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const cfg: AppConfig = {
@@ -486,6 +490,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       exportRateLimitPerActorPerHour: e.CERTCTL_CERT_EXPORT_RATE_LIMIT_PER_ACTOR_HR,
     },
     enrollment,
+    acme,
   };
   return Object.freeze(cfg);
 }

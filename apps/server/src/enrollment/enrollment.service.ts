@@ -18,7 +18,7 @@ import { JobRunner } from '../jobs/job-engine';
 import { JobFactory } from '../jobs/job-factory';
 import { MetricsService } from '../metrics/metrics.service';
 
-export type EnrollmentProtocol = 'EST' | 'SCEP';
+export type EnrollmentProtocol = 'EST' | 'SCEP' | 'ACME';
 
 /** Where a request goes: a protocol label mapped to an issuer and a profile. */
 export interface EnrollmentTarget {

@@ -1,0 +1,832 @@
+import { isIP } from 'node:net';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { flattenedVerify, type JWK } from 'jose';
+import { DataSource, type EntityManager } from 'typeorm';
+import {
+  DomainError,
+  ErrorCode,
+  newId,
+  RevocationReason,
+  sanRulesWithDefaults,
+  sanViolations,
+  type SanRules,
+} from '@certctl/domain';
+import { derToPem, parseCsr, type ParsedCsr } from '@certctl/pki';
+import { AuditRepository } from '../audit/audit.repository';
+import { RevocationService } from '../certificates/revocation.service';
+import { AppConfig } from '../config/config.schema';
+import { rowsOf } from '../database/sql';
+import { EnrollmentService, type EnrollmentActor, type EnrollmentOutcome } from '../enrollment/enrollment.service';
+import { AcmeEabKeys } from './acme-eab';
+import {
+  assertPublicJwk,
+  assertUrl,
+  canonicalJwk,
+  ID_FORM,
+  jsonPayload,
+  parseFlattenedJws,
+  parseRequestJws,
+  publicKeyOf,
+  thumbprintOf,
+  verifyWith,
+  type ParsedJws,
+} from './acme-jws';
+import { AcmeNonces } from './acme-nonces';
+import { AcmeProblem, badCsr, badNonce, malformed, notFoundProblem, unauthorized } from './acme-problem';
+
+/** Which directory a request came through: `/acme` (default profile) or `/acme/profile/{id}`. */
+export interface AcmeContext {
+  /** Scheme and authority, e.g. https://ca.example.com:8443. */
+  base: string;
+  /** `/acme` or `/acme/profile/{id}`. */
+  prefix: string;
+  profileId?: string;
+}
+
+export interface AcmeReply {
+  status: number;
+  body?: Record<string, unknown>;
+  /** A PEM chain (certificate download) instead of JSON. */
+  pem?: string;
+  location?: string;
+  retryAfter?: number;
+}
+
+interface AccountRow {
+  id: string;
+  jwk: JWK;
+  jwk_thumbprint: string;
+  status: 'valid' | 'deactivated' | 'revoked';
+  contact: string[];
+  tos_agreed: boolean;
+}
+
+interface OrderRow {
+  id: string;
+  account_id: string;
+  profile_id: string | null;
+  status: 'pending' | 'ready' | 'processing' | 'valid' | 'invalid';
+  identifiers: Identifier[];
+  expires_at: Date;
+  error: Record<string, unknown> | null;
+  request_id: string | null;
+  certificate_id: string | null;
+}
+
+interface ChallengeEntry {
+  id: string;
+  type: 'http-01' | 'dns-01' | 'tls-alpn-01';
+  token: string;
+  status: 'pending' | 'valid' | 'invalid';
+  validated?: string;
+}
+
+interface AuthzRow {
+  id: string;
+  order_id: string;
+  account_id: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  status: string;
+  expires_at: Date;
+  challenges: ChallengeEntry[];
+}
+
+interface Identifier {
+  type: 'dns' | 'ip';
+  value: string;
+}
+
+/** An authenticated request: the verified payload and the account (kid) or key (jwk). */
+export interface AcmeRequest {
+  payload: Buffer;
+  jws: ParsedJws;
+  account?: AccountRow;
+  jwk?: JWK;
+}
+
+const MAX_IDENTIFIERS = 100;
+const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const MAILTO = /^mailto:([^@\s,?%\p{Cc}]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+)$/iu;
+const REASON_BY_CODE = new Map<number, keyof typeof RevocationReason>(
+  Object.entries(RevocationReason).map(([k, v]) => [v, k as keyof typeof RevocationReason]),
+);
+
+/**
+ * The ACME server (RFC 8555) in trust_authenticated mode: an account is its key, its
+ * orders' authorizations are valid as soon as it asks, and finalize issues through
+ * EnrollmentService (JobFactory, the profile's rules, the approval gate, the audit trail)
+ * exactly as EST and SCEP do. Revocation goes through RevocationService, so OCSP and the
+ * CRL report it like any other.
+ */
+@Injectable()
+export class AcmeService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly config: AppConfig,
+    private readonly nonces: AcmeNonces,
+    private readonly enrollment: EnrollmentService,
+    private readonly revocation: RevocationService,
+    private readonly audit: AuditRepository,
+    private readonly eab: AcmeEabKeys,
+  ) {}
+
+  url(ctx: AcmeContext, path: string): string {
+    return `${ctx.base}${ctx.prefix}${path}`;
+  }
+
+  /** Resolves `/acme/profile/{id}`: the profile must exist. */
+  async profileContext(base: string, profileId: string | undefined): Promise<AcmeContext> {
+    if (profileId === undefined) return { base, prefix: '/acme', profileId: this.config.acme.profileId };
+    const found = rowsOf<{ id: string }>(
+      await this.ds.query(`SELECT id FROM certificate_profiles WHERE id = $1`, [profileId]),
+    )[0];
+    if (!found) throw notFoundProblem(`certificate profile ${JSON.stringify(profileId)}`);
+    return { base, prefix: `/acme/profile/${encodeURIComponent(profileId)}`, profileId };
+  }
+
+  directory(ctx: AcmeContext): Record<string, unknown> {
+    const c = this.config.acme;
+    const meta: Record<string, unknown> = { externalAccountRequired: c.eabRequired };
+    if (c.termsOfServiceUrl) meta.termsOfService = c.termsOfServiceUrl;
+    if (c.website) meta.website = c.website;
+    if (c.caaIdentities.length) meta.caaIdentities = c.caaIdentities;
+    return {
+      newNonce: this.url(ctx, '/new-nonce'),
+      newAccount: this.url(ctx, '/new-account'),
+      newOrder: this.url(ctx, '/new-order'),
+      revokeCert: this.url(ctx, '/revoke-cert'),
+      keyChange: this.url(ctx, '/key-change'),
+      meta,
+    };
+  }
+
+  /**
+   * Checks a request JWS: structure, nonce (redeemed once), url, then the key rule of the
+   * endpoint (`jwk` for newAccount, `kid` elsewhere, either for revokeCert) and the signature.
+   */
+  async authenticate(
+    ctx: AcmeContext,
+    body: Buffer,
+    requestUrl: string,
+    keyRule: 'jwk' | 'kid' | 'either',
+  ): Promise<AcmeRequest> {
+    const jws = parseRequestJws(body);
+    const h = jws.header;
+    if (h.nonce === undefined) throw badNonce('the JWS protected header has no "nonce"');
+    if (!(await this.nonces.redeem(h.nonce))) throw badNonce('the nonce is unknown, expired or already used');
+    assertUrl(h, requestUrl);
+    if (h.jwk && keyRule === 'kid') {
+      throw malformed('this request must be signed by an account key named by "kid", not an embedded "jwk"');
+    }
+    if (h.kid !== undefined && keyRule === 'jwk') {
+      throw malformed('this request must carry the new key as "jwk", not an account "kid"');
+    }
+    if (h.jwk) {
+      const payload = await verifyWith(jws, publicKeyOf(h.jwk));
+      return { payload, jws, jwk: h.jwk };
+    }
+    const account = await this.accountByKid(ctx, h.kid as string);
+    const payload = await verifyWith(jws, publicKeyOf(account.jwk));
+    return { payload, jws, account, jwk: account.jwk };
+  }
+
+  private async accountByKid(ctx: AcmeContext, kid: string): Promise<AccountRow> {
+    const prefix = this.url(ctx, '/account/');
+    if (!kid.startsWith(prefix))
+      throw malformed(`"kid" ${JSON.stringify(kid)} is not an account URL of this directory`);
+    const id = kid.slice(prefix.length);
+    if (!ID_FORM.test(id)) throw malformed(`"kid" ${JSON.stringify(kid)} is not an account URL of this directory`);
+    const account = await this.accountById(id);
+    if (!account) throw new AcmeProblem(400, 'accountDoesNotExist', `no account ${JSON.stringify(kid)}`);
+    if (account.status !== 'valid') throw unauthorized(`account ${account.id} is ${account.status}`);
+    return account;
+  }
+
+  private async accountById(id: string, m: EntityManager = this.ds.manager): Promise<AccountRow | undefined> {
+    return rowsOf<AccountRow>(
+      await m.query(`SELECT id, jwk, jwk_thumbprint, status, contact, tos_agreed FROM acme_accounts WHERE id = $1`, [
+        id,
+      ]),
+    )[0];
+  }
+
+  private accountObject(a: AccountRow): Record<string, unknown> {
+    return { status: a.status, contact: a.contact, termsOfServiceAgreed: a.tos_agreed, key: a.jwk };
+  }
+
+  private actor(accountId: string): EnrollmentActor {
+    return { actorId: `acme:${accountId}`, actorType: 'Device' };
+  }
+
+  // ---- accounts ----
+
+  async newAccount(ctx: AcmeContext, r: AcmeRequest, requestUrl: string): Promise<AcmeReply> {
+    const p = jsonPayload(r.payload, 'newAccount');
+    const jwk = canonicalJwk(r.jwk as JWK);
+    const thumbprint = await thumbprintOf(jwk);
+    const existing = rowsOf<AccountRow>(
+      await this.ds.query(
+        `SELECT id, jwk, jwk_thumbprint, status, contact, tos_agreed FROM acme_accounts WHERE jwk_thumbprint = $1`,
+        [thumbprint],
+      ),
+    )[0];
+    if (existing) {
+      const location = this.url(ctx, `/account/${existing.id}`);
+      if (existing.status !== 'valid') throw unauthorized(`the account of this key is ${existing.status}`);
+      return { status: 200, body: this.accountObject(existing), location };
+    }
+    if (p.onlyReturnExisting === true) {
+      throw new AcmeProblem(400, 'accountDoesNotExist', 'no account exists for this key (onlyReturnExisting)');
+    }
+    const contact = validContacts(p.contact);
+    const c = this.config.acme;
+    if (p.termsOfServiceAgreed !== undefined && typeof p.termsOfServiceAgreed !== 'boolean') {
+      throw malformed('"termsOfServiceAgreed" must be a boolean');
+    }
+    if (c.termsOfServiceUrl && p.termsOfServiceAgreed !== true) {
+      throw malformed(
+        `the terms of service (${c.termsOfServiceUrl}) must be agreed: send "termsOfServiceAgreed": true`,
+      );
+    }
+    if (c.eabRequired && p.externalAccountBinding === undefined) {
+      throw new AcmeProblem(
+        400,
+        'externalAccountRequired',
+        'this server requires an external account binding (an EAB key id and HMAC key from your administrator)',
+      );
+    }
+    const id = newId('acct');
+    return this.ds.transaction(async (m) => {
+      let eabKid: string | null = null;
+      if (p.externalAccountBinding !== undefined) {
+        eabKid = await this.verifyEab(m, p.externalAccountBinding, jwk, requestUrl, id);
+      }
+      const inserted = rowsOf<{ id: string }>(
+        await m.query(
+          `INSERT INTO acme_accounts (id, jwk, jwk_thumbprint, contact, tos_agreed, eab_kid)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (jwk_thumbprint) DO NOTHING RETURNING id`,
+          [id, JSON.stringify(jwk), thumbprint, contact, p.termsOfServiceAgreed === true, eabKid],
+        ),
+      )[0];
+      // Two newAccount requests racing with one key: the loser is told to retry (it then finds the account).
+      if (!inserted) throw new AcmeProblem(409, 'malformed', 'an account for this key was created concurrently; retry');
+      await this.audit.recordDomain(m, this.actor(id), 'acme_account_created', 'acme_account', id, {
+        contact,
+        eab_kid: eabKid,
+        jwk_thumbprint: thumbprint,
+      });
+      const row = (await this.accountById(id, m)) as AccountRow;
+      return { status: 201, body: this.accountObject(row), location: this.url(ctx, `/account/${id}`) };
+    });
+  }
+
+  /** RFC 8555 7.3.4: the binding is a MAC JWS over the account key, spending the EAB key. */
+  private async verifyEab(
+    m: EntityManager,
+    binding: unknown,
+    accountJwk: JWK,
+    requestUrl: string,
+    accountId: string,
+  ): Promise<string> {
+    const refuse = (why: string) => unauthorized(`external account binding refused: ${why}`);
+    let jws;
+    try {
+      jws = parseFlattenedJws(Buffer.from(JSON.stringify(binding)));
+    } catch (e) {
+      throw refuse((e as Error).message);
+    }
+    let h: Record<string, unknown>;
+    try {
+      h = JSON.parse(Buffer.from(jws.protected, 'base64url').toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw refuse('the protected header is not base64url JSON');
+    }
+    if (!['HS256', 'HS384', 'HS512'].includes(h.alg as string)) throw refuse('"alg" must be HS256, HS384 or HS512');
+    if ('nonce' in h) throw refuse('the binding may not carry a nonce');
+    if (h.url !== requestUrl) throw refuse('its "url" is not the newAccount URL');
+    if (typeof h.kid !== 'string' || !ID_FORM.test(h.kid)) throw refuse('"kid" must be an EAB key id');
+    const key = await this.eab.hmacKey(m, h.kid);
+    if (!key) throw refuse(`unknown or already used key id ${JSON.stringify(h.kid)}`);
+    let bound: unknown;
+    try {
+      const v = await flattenedVerify(jws, key, { algorithms: [h.alg as string] });
+      bound = JSON.parse(Buffer.from(v.payload).toString('utf8'));
+    } catch {
+      throw refuse('the MAC does not verify with that key');
+    }
+    assertPublicJwk(bound);
+    if ((await thumbprintOf(bound)) !== (await thumbprintOf(accountJwk))) {
+      throw refuse('it binds a different key than the one signing the request');
+    }
+    if (!(await this.eab.spend(m, h.kid, accountId))) throw refuse(`key id ${JSON.stringify(h.kid)} was already used`);
+    return h.kid;
+  }
+
+  async account(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
+    const a = r.account as AccountRow;
+    if (a.id !== id) throw unauthorized('an account can only be read or changed with its own key');
+    if (r.payload.length === 0) return { status: 200, body: this.accountObject(a) };
+    const p = jsonPayload(r.payload, 'account update');
+    if (p.status !== undefined && p.status !== 'deactivated') {
+      throw malformed('an account update may only set "status" to "deactivated"');
+    }
+    const contact = p.contact === undefined ? undefined : validContacts(p.contact);
+    await this.ds.transaction(async (m) => {
+      if (contact) {
+        await m.query(`UPDATE acme_accounts SET contact = $2, updated_at = now() WHERE id = $1`, [a.id, contact]);
+        await this.audit.recordDomain(m, this.actor(a.id), 'acme_account_updated', 'acme_account', a.id, { contact });
+      }
+      if (p.status === 'deactivated') {
+        await m.query(`UPDATE acme_accounts SET status = 'deactivated', updated_at = now() WHERE id = $1`, [a.id]);
+        await m.query(
+          `UPDATE acme_authorizations z SET status = 'deactivated' FROM acme_orders o
+            WHERE z.order_id = o.id AND o.account_id = $1 AND z.status IN ('pending', 'valid')`,
+          [a.id],
+        );
+        await this.audit.recordDomain(m, this.actor(a.id), 'acme_account_deactivated', 'acme_account', a.id, {});
+      }
+    });
+    return { status: 200, body: this.accountObject((await this.accountById(a.id)) as AccountRow) };
+  }
+
+  /** RFC 8555 7.3.5: the inner JWS, signed by the new key, names the account and its old key. */
+  async keyChange(ctx: AcmeContext, r: AcmeRequest, requestUrl: string): Promise<AcmeReply> {
+    const a = r.account as AccountRow;
+    const inner = parseRequestJws(r.payload);
+    if (!inner.header.jwk) throw malformed('the inner key-change JWS must carry the new key as "jwk"');
+    if (inner.header.nonce !== undefined) throw malformed('the inner key-change JWS may not carry a nonce');
+    if (inner.header.url !== requestUrl) throw malformed('the inner key-change JWS "url" must equal the outer one');
+    const payload = jsonPayload(await verifyWith(inner, publicKeyOf(inner.header.jwk)), 'key-change');
+    if (payload.account !== this.url(ctx, `/account/${a.id}`)) {
+      throw malformed('the key-change payload "account" is not the URL of the account signing the request');
+    }
+    assertPublicJwk(payload.oldKey);
+    if ((await thumbprintOf(payload.oldKey)) !== a.jwk_thumbprint) {
+      throw malformed('the key-change payload "oldKey" is not the current key of the account');
+    }
+    const newJwk = canonicalJwk(inner.header.jwk);
+    const newThumb = await thumbprintOf(newJwk);
+    const holder = rowsOf<{ id: string }>(
+      await this.ds.query(`SELECT id FROM acme_accounts WHERE jwk_thumbprint = $1`, [newThumb]),
+    )[0];
+    if (holder) {
+      throw new AcmeProblem(
+        409,
+        'malformed',
+        'the new key is already the key of an account',
+        {},
+        {
+          Location: this.url(ctx, `/account/${holder.id}`),
+        },
+      );
+    }
+    await this.ds.transaction(async (m) => {
+      await m.query(`UPDATE acme_accounts SET jwk = $2, jwk_thumbprint = $3, updated_at = now() WHERE id = $1`, [
+        a.id,
+        JSON.stringify(newJwk),
+        newThumb,
+      ]);
+      await this.audit.recordDomain(m, this.actor(a.id), 'acme_key_changed', 'acme_account', a.id, {
+        old_thumbprint: a.jwk_thumbprint,
+        new_thumbprint: newThumb,
+      });
+    });
+    return { status: 200, body: this.accountObject((await this.accountById(a.id)) as AccountRow) };
+  }
+
+  // ---- orders ----
+
+  async newOrder(ctx: AcmeContext, r: AcmeRequest): Promise<AcmeReply> {
+    const a = r.account as AccountRow;
+    const p = jsonPayload(r.payload, 'newOrder');
+    if (p.notBefore !== undefined || p.notAfter !== undefined) {
+      throw malformed('notBefore/notAfter are not supported: the validity comes from the certificate profile');
+    }
+    const identifiers = this.validIdentifiers(p.identifiers);
+    await this.assertProfilePermits(ctx, identifiers);
+    const orderId = newId('ord');
+    const expires = new Date(Date.now() + this.config.acme.orderLifetimeMs);
+    const now = new Date().toISOString();
+    await this.ds.transaction(async (m) => {
+      await m.query(
+        `INSERT INTO acme_orders (id, account_id, profile_id, status, identifiers, expires_at)
+         VALUES ($1, $2, $3, 'ready', $4, $5)`,
+        [orderId, a.id, ctx.profileId ?? null, JSON.stringify(identifiers), expires],
+      );
+      for (const ident of identifiers) {
+        const wildcard = ident.value.startsWith('*.');
+        // trust_authenticated: the account's key is the proof; each authorization is valid
+        // at once, with a challenge shown valid so clients see how it was satisfied.
+        const types: ChallengeEntry['type'][] = wildcard ? ['dns-01'] : ['http-01', 'dns-01', 'tls-alpn-01'];
+        const challenges: ChallengeEntry[] = types.map((type, i) => ({
+          id: newId('chall'),
+          type,
+          token: randomBytes(32).toString('base64url'),
+          status: i === 0 ? 'valid' : 'pending',
+          ...(i === 0 ? { validated: now } : {}),
+        }));
+        await m.query(
+          `INSERT INTO acme_authorizations (id, order_id, identifier, wildcard, status, expires_at, challenges)
+           VALUES ($1, $2, $3, $4, 'valid', $5, $6)`,
+          [
+            newId('authz'),
+            orderId,
+            JSON.stringify({ type: ident.type, value: wildcard ? ident.value.slice(2) : ident.value }),
+            wildcard,
+            expires,
+            JSON.stringify(challenges),
+          ],
+        );
+      }
+      await this.audit.recordDomain(m, this.actor(a.id), 'acme_order_created', 'acme_order', orderId, {
+        identifiers,
+        profile_id: ctx.profileId ?? null,
+      });
+    });
+    return { status: 201, body: await this.orderObject(ctx, orderId), location: this.url(ctx, `/order/${orderId}`) };
+  }
+
+  private validIdentifiers(raw: unknown): Identifier[] {
+    if (!Array.isArray(raw) || raw.length === 0) throw malformed('"identifiers" must be a non-empty array');
+    if (raw.length > MAX_IDENTIFIERS) {
+      throw new AcmeProblem(400, 'rejectedIdentifier', `an order may name at most ${MAX_IDENTIFIERS} identifiers`);
+    }
+    const out: Identifier[] = [];
+    for (const i of raw as unknown[]) {
+      const o = (typeof i === 'object' && i !== null ? i : {}) as Record<string, unknown>;
+      if (typeof o.value !== 'string') throw malformed('each identifier needs a string "value"');
+      let value: string;
+      if (o.type === 'dns') value = this.dnsIdentifier(o.value);
+      else if (o.type === 'ip') {
+        if (!isIP(o.value)) throw malformed(`identifier ${JSON.stringify(o.value)} is not an IP address`);
+        value = canonicalIp(o.value);
+      } else {
+        throw new AcmeProblem(
+          400,
+          'unsupportedIdentifier',
+          `identifier type ${JSON.stringify(o.type)} is not supported (dns, ip)`,
+        );
+      }
+      if (!out.some((x) => x.type === o.type && x.value === value)) out.push({ type: o.type, value });
+    }
+    return out;
+  }
+
+  /** Names the profile's SAN rules refuse are refused at newOrder, not only at finalize. */
+  private async assertProfilePermits(ctx: AcmeContext, identifiers: Identifier[]): Promise<void> {
+    if (!ctx.profileId) return;
+    const row = rowsOf<{ san_rules: Partial<SanRules> | null }>(
+      await this.ds.query(`SELECT san_rules FROM certificate_profiles WHERE id = $1`, [ctx.profileId]),
+    )[0];
+    if (!row) return; // EnrollmentService reports a missing profile as a configuration problem
+    const violations = sanViolations(
+      {
+        dns: identifiers.filter((i) => i.type === 'dns').map((i) => i.value),
+        ip: identifiers.filter((i) => i.type === 'ip').map((i) => i.value),
+      },
+      sanRulesWithDefaults(row.san_rules ?? {}),
+    );
+    if (violations.length) {
+      throw new AcmeProblem(
+        400,
+        'rejectedIdentifier',
+        `profile ${ctx.profileId} does not issue these identifiers: ${violations.map((v) => `profile.${v.rule}: ${v.message}`).join('; ')}`,
+      );
+    }
+  }
+
+  private dnsIdentifier(raw: string): string {
+    const v = raw.toLowerCase();
+    const wildcard = v.startsWith('*.');
+    if (wildcard && !this.config.acme.allowWildcards) {
+      throw new AcmeProblem(
+        400,
+        'rejectedIdentifier',
+        `wildcard identifier ${JSON.stringify(raw)} is not allowed here`,
+      );
+    }
+    const name = wildcard ? v.slice(2) : v;
+    const labels = name.split('.');
+    if (name.length > 253 || labels.length < 2 || !labels.every((l) => DNS_LABEL.test(l)) || isIP(name)) {
+      throw new AcmeProblem(400, 'rejectedIdentifier', `${JSON.stringify(raw)} is not a valid DNS name`);
+    }
+    return v;
+  }
+
+  private async orderRow(id: string): Promise<OrderRow | undefined> {
+    return rowsOf<OrderRow>(
+      await this.ds.query(
+        `SELECT id, account_id, profile_id, status, identifiers, expires_at, error, request_id, certificate_id
+           FROM acme_orders WHERE id = $1`,
+        [id],
+      ),
+    )[0];
+  }
+
+  private async ownedOrder(r: AcmeRequest, id: string): Promise<OrderRow> {
+    const o = await this.orderRow(id);
+    if (!o) throw notFoundProblem(`order ${id}`);
+    if (o.account_id !== (r.account as AccountRow).id) throw unauthorized(`order ${id} belongs to another account`);
+    return this.refresh(o);
+  }
+
+  /** A processing order follows its enrollment request (approval, a replica's worker). */
+  private async refresh(o: OrderRow): Promise<OrderRow> {
+    if (o.status === 'processing' && o.request_id) {
+      const outcome = await this.enrollment.outcome(o.request_id);
+      if (outcome.status !== 'pending') await this.recordOutcome(o.id, outcome);
+      return (await this.orderRow(o.id)) as OrderRow;
+    }
+    if ((o.status === 'pending' || o.status === 'ready') && new Date(o.expires_at).getTime() <= Date.now()) {
+      await this.ds.query(
+        `UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE id = $1 AND status IN ('pending', 'ready')`,
+        [o.id, JSON.stringify({ type: 'urn:ietf:params:acme:error:malformed', detail: 'the order expired' })],
+      );
+      return (await this.orderRow(o.id)) as OrderRow;
+    }
+    return o;
+  }
+
+  private async recordOutcome(orderId: string, outcome: EnrollmentOutcome): Promise<void> {
+    if (outcome.status === 'issued') {
+      await this.ds.query(`UPDATE acme_orders SET status = 'valid', updated_at = now() WHERE id = $1`, [orderId]);
+    } else if (outcome.status === 'failed') {
+      await this.ds.query(`UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE id = $1`, [
+        orderId,
+        JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: outcome.reason }),
+      ]);
+    }
+  }
+
+  private async orderObject(ctx: AcmeContext, id: string, row?: OrderRow): Promise<Record<string, unknown>> {
+    const o = row ?? (await this.orderRow(id));
+    if (!o) throw notFoundProblem(`order ${id}`);
+    const authz = rowsOf<{ id: string }>(
+      await this.ds.query(`SELECT id FROM acme_authorizations WHERE order_id = $1 ORDER BY id`, [id]),
+    );
+    return {
+      status: o.status,
+      expires: new Date(o.expires_at).toISOString(),
+      identifiers: o.identifiers,
+      authorizations: authz.map((z) => this.url(ctx, `/authz/${z.id}`)),
+      finalize: this.url(ctx, `/order/${id}/finalize`),
+      ...(o.status === 'valid' ? { certificate: this.url(ctx, `/cert/${id}`) } : {}),
+      ...(o.error ? { error: o.error } : {}),
+    };
+  }
+
+  async order(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
+    postAsGet(r);
+    const o = await this.ownedOrder(r, id);
+    return {
+      status: 200,
+      body: await this.orderObject(ctx, id, o),
+      retryAfter: o.status === 'processing' ? 10 : undefined,
+    };
+  }
+
+  private async authzRow(where: string, param: string): Promise<AuthzRow | undefined> {
+    return rowsOf<AuthzRow>(
+      await this.ds.query(
+        `SELECT z.id, z.order_id, o.account_id, z.identifier, z.wildcard, z.status, z.expires_at, z.challenges
+           FROM acme_authorizations z JOIN acme_orders o ON o.id = z.order_id WHERE ${where}`,
+        [param],
+      ),
+    )[0];
+  }
+
+  private challengeObject(ctx: AcmeContext, c: ChallengeEntry): Record<string, unknown> {
+    return {
+      type: c.type,
+      url: this.url(ctx, `/challenge/${c.id}`),
+      token: c.token,
+      status: c.status,
+      ...(c.validated ? { validated: c.validated } : {}),
+    };
+  }
+
+  async authz(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
+    const z = await this.authzRow(`z.id = $1`, id);
+    if (!z) throw notFoundProblem(`authorization ${id}`);
+    if (z.account_id !== (r.account as AccountRow).id)
+      throw unauthorized(`authorization ${id} belongs to another account`);
+    if (r.payload.length > 0) {
+      const p = jsonPayload(r.payload, 'authorization update');
+      if (p.status !== 'deactivated') throw malformed('an authorization update may only set "status" to "deactivated"');
+      await this.ds.query(`UPDATE acme_authorizations SET status = 'deactivated' WHERE id = $1`, [id]);
+      z.status = 'deactivated';
+    }
+    return {
+      status: 200,
+      body: {
+        identifier: z.identifier,
+        status: z.status,
+        expires: new Date(z.expires_at).toISOString(),
+        challenges: z.challenges.map((c) => this.challengeObject(ctx, c)),
+        ...(z.wildcard ? { wildcard: true } : {}),
+      },
+    };
+  }
+
+  /** A challenge response (payload `{}`) or POST-as-GET: in this mode nothing is left to validate. */
+  async challenge(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
+    if (r.payload.length > 0) jsonPayload(r.payload, 'challenge response');
+    const z = await this.authzRow(`z.challenges @> jsonb_build_array(jsonb_build_object('id', $1::text))`, id);
+    const c = z?.challenges.find((x) => x.id === id);
+    if (!z || !c) throw notFoundProblem(`challenge ${id}`);
+    if (z.account_id !== (r.account as AccountRow).id) throw unauthorized(`challenge ${id} belongs to another account`);
+    return { status: 200, body: this.challengeObject(ctx, c) };
+  }
+
+  async finalize(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
+    const a = r.account as AccountRow;
+    const o = await this.ownedOrder(r, id);
+    const p = jsonPayload(r.payload, 'finalize');
+    if (o.status !== 'ready') {
+      throw new AcmeProblem(403, 'orderNotReady', `order ${id} is ${o.status}, not ready to finalize`);
+    }
+    if (typeof p.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(p.csr)) throw badCsr('"csr" must be base64url DER');
+    let csr: ParsedCsr;
+    try {
+      csr = await parseCsr(Buffer.from(p.csr, 'base64url'));
+    } catch (e) {
+      throw badCsr(`the CSR does not parse or its signature does not verify: ${(e as Error).message}`);
+    }
+    assertCsrMatches(csr, o.identifiers);
+    // Claim the order first: a second finalize racing with this one gets orderNotReady.
+    const claimed = rowsOf<{ id: string }>(
+      await this.ds.query(
+        `UPDATE acme_orders SET status = 'processing', updated_at = now() WHERE id = $1 AND status = 'ready' RETURNING id`,
+        [id],
+      ),
+    )[0];
+    if (!claimed) throw new AcmeProblem(403, 'orderNotReady', `order ${id} is being finalized already`);
+    let outcome: EnrollmentOutcome;
+    try {
+      outcome = await this.enrollment.enroll({
+        target: {
+          protocol: 'ACME',
+          label: o.profile_id ?? 'default',
+          issuerId: this.config.acme.issuerId,
+          profileId: o.profile_id ?? undefined,
+        },
+        csr,
+        actor: this.actor(a.id),
+      });
+    } catch (e) {
+      // Refused by policy (or the issuer is unusable): the order is ready again for a better CSR.
+      await this.ds.query(`UPDATE acme_orders SET status = 'ready', updated_at = now() WHERE id = $1`, [id]);
+      if (e instanceof DomainError && e.code === ErrorCode.Validation) throw badCsr(e.message);
+      throw e;
+    }
+    await this.ds.query(
+      `UPDATE acme_orders SET request_id = $2, certificate_id = $3, updated_at = now() WHERE id = $1`,
+      [id, outcome.requestId, outcome.certificateId],
+    );
+    await this.recordOutcome(id, outcome);
+    const row = (await this.orderRow(id)) as OrderRow;
+    return {
+      status: 200,
+      body: await this.orderObject(ctx, id, row),
+      location: this.url(ctx, `/order/${id}`),
+      retryAfter: row.status === 'processing' && outcome.status === 'pending' ? outcome.retryAfterSeconds : undefined,
+    };
+  }
+
+  async certificate(r: AcmeRequest, id: string): Promise<AcmeReply> {
+    postAsGet(r);
+    const o = await this.ownedOrder(r, id);
+    if (o.status !== 'valid' || !o.request_id) throw notFoundProblem(`a certificate for order ${id}`);
+    const outcome = await this.enrollment.outcome(o.request_id);
+    if (outcome.status !== 'issued') throw notFoundProblem(`a certificate for order ${id}`);
+    const chain = outcome.issued.chainDer.length
+      ? outcome.issued.chainDer
+      : await this.issuingCaOf(outcome.issued.certDer);
+    const pem = [outcome.issued.certDer, ...chain].map((d) => derToPem(d, 'CERTIFICATE')).join('');
+    return { status: 200, pem };
+  }
+
+  /**
+   * A leaf signed by a root directly has no chain of its own; ACME clients (certbot) expect
+   * the issuer after the leaf, so the signing CA's certificate is sent.
+   */
+  private async issuingCaOf(certDer: Buffer): Promise<Buffer[]> {
+    const presented = await this.enrollment.presented(certDer);
+    if (!presented) return [];
+    const row = rowsOf<{ cert_pem: string }>(
+      await this.ds.query(
+        `SELECT ca.cert_pem FROM certificate_versions v JOIN issuer_cas ca ON ca.id = v.ca_id WHERE v.id = $1`,
+        [presented.versionId],
+      ),
+    )[0];
+    return row ? [Buffer.from(new X509Certificate(row.cert_pem).raw)] : [];
+  }
+
+  /** RFC 8555 7.6: by the account that ordered it, or signed by the certificate's own key. */
+  async revoke(r: AcmeRequest): Promise<AcmeReply> {
+    const p = jsonPayload(r.payload, 'revokeCert');
+    if (typeof p.certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(p.certificate)) {
+      throw malformed('"certificate" must be the base64url DER of the certificate');
+    }
+    const der = Buffer.from(p.certificate, 'base64url');
+    let reason: keyof typeof RevocationReason = 'unspecified';
+    if (p.reason !== undefined) {
+      const named = typeof p.reason === 'number' ? REASON_BY_CODE.get(p.reason) : undefined;
+      if (!named) {
+        throw new AcmeProblem(
+          400,
+          'badRevocationReason',
+          `reason ${JSON.stringify(p.reason)} is not a reason code we accept (0-6, 9)`,
+        );
+      }
+      reason = named;
+    }
+    const presented = await this.enrollment.presented(der);
+    if (!presented) throw notFoundProblem('that certificate (it was not issued by this server)');
+    if (r.account) {
+      const owned = rowsOf<{ id: string }>(
+        await this.ds.query(`SELECT id FROM acme_orders WHERE certificate_id = $1 AND account_id = $2 LIMIT 1`, [
+          presented.certificateId,
+          r.account.id,
+        ]),
+      )[0];
+      if (!owned) throw unauthorized('this account did not order that certificate');
+    } else {
+      let certKey: Buffer;
+      try {
+        certKey = new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' });
+      } catch {
+        throw malformed('"certificate" is not a DER X.509 certificate');
+      }
+      const jwsKey = publicKeyOf(r.jwk as JWK).export({ type: 'spki', format: 'der' });
+      if (!certKey.equals(jwsKey))
+        throw unauthorized("the request is signed neither by an account nor by the certificate's key");
+    }
+    if (presented.revoked)
+      throw new AcmeProblem(400, 'alreadyRevoked', `certificate ${presented.certificateId} is already revoked`);
+    await this.revocation.revoke(
+      {
+        actorId: r.account ? `acme:${r.account.id}` : 'acme:certificate-key',
+        actorType: 'Device',
+        roles: [],
+        permissions: new Set(),
+      },
+      presented.certificateId,
+      { reason },
+    );
+    return { status: 200 };
+  }
+}
+
+function postAsGet(r: AcmeRequest): void {
+  if (r.payload.length !== 0) throw malformed('this resource is read with POST-as-GET: the payload must be empty ("")');
+}
+
+function canonicalIp(v: string): string {
+  if (isIP(v) === 4) return v;
+  // The WHATWG URL parser prints IPv6 in its RFC 5952 canonical form.
+  return new URL(`http://[${v}]/`).hostname.slice(1, -1);
+}
+
+function validContacts(raw: unknown): string[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw malformed('"contact" must be an array of URLs');
+  if (raw.length > 10) throw new AcmeProblem(400, 'invalidContact', 'at most 10 contact URLs');
+  return raw.map((c: unknown) => {
+    if (typeof c !== 'string') throw new AcmeProblem(400, 'invalidContact', 'each contact must be a string URL');
+    if (!c.toLowerCase().startsWith('mailto:')) {
+      throw new AcmeProblem(400, 'unsupportedContact', `contact ${JSON.stringify(c)}: only mailto: URLs are supported`);
+    }
+    if (!MAILTO.test(c))
+      throw new AcmeProblem(400, 'invalidContact', `contact ${JSON.stringify(c)} is not a valid mailto: address`);
+    return c;
+  });
+}
+
+/** The CSR must ask for exactly the order's names: its SANs (and CN, if any, one of them). */
+function assertCsrMatches(csr: ParsedCsr, identifiers: Identifier[]): void {
+  if (csr.sans.email.length || csr.sans.uri.length || csr.unsupportedSans.length) {
+    throw badCsr('the CSR may only carry DNS and IP subjectAltNames');
+  }
+  const want = new Set(identifiers.map((i) => `${i.type}:${i.value}`));
+  const got = new Set([
+    ...csr.sans.dns.map((d) => `dns:${d.toLowerCase()}`),
+    ...csr.sans.ip.map((i) => `ip:${canonicalIp(i)}`),
+  ]);
+  if (csr.commonName) {
+    const cn = csr.commonName.toLowerCase();
+    got.add(isIP(cn) ? `ip:${canonicalIp(cn)}` : `dns:${cn}`);
+  }
+  const missing = [...want].filter((x) => !got.has(x));
+  const extra = [...got].filter((x) => !want.has(x));
+  if (missing.length || extra.length) {
+    throw badCsr(
+      `the CSR names must equal the order's identifiers` +
+        (missing.length ? `; missing: ${missing.join(', ')}` : '') +
+        (extra.length ? `; not in the order: ${extra.join(', ')}` : ''),
+    );
+  }
+}
