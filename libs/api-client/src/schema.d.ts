@@ -81,6 +81,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/acme/eab-keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Create a single-use ACME External Account Binding key (the HMAC key is shown once) */
+    post: operations['createAcmeEabKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/agent-groups': {
     parameters: {
       query?: never;
@@ -4255,6 +4272,18 @@ export interface components {
       /** @description The actor that reported it (an agent id or an API key id) */
       reported_by: string;
     };
+    CreateAcmeEabKeyDto: {
+      /** @description What the key is for (shown in the audit trail) */
+      description?: string;
+    };
+    AcmeEabKeyDto: {
+      /** @description EAB key id (certbot --eab-kid, lego --kid) */
+      kid: string;
+      /** @description base64url HMAC key (certbot --eab-hmac-key, lego --hmac); returned only here, once */
+      hmac_key: string;
+      /** Format: date-time */
+      created_at: string;
+    };
     StatsSummaryDto: {
       /** @description Managed certificates that are not archived */
       total_certificates: number;
@@ -4546,6 +4575,64 @@ export interface operations {
         };
         content: {
           'application/ocsp-response': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  createAcmeEabKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CreateAcmeEabKeyDto'];
+      };
+    };
+    responses: {
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AcmeEabKeyDto'];
+        };
+      };
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Missing or invalid credential */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The caller lacks `est.admin` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description No CERTCTL_CONFIG_ENCRYPTION_KEY to seal it with */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
         };
       };
     };
