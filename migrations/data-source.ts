@@ -7,6 +7,7 @@ import { Approvals1795683200000 } from './1795683200000-Approvals';
 import { Discovery1795769600000 } from './1795769600000-Discovery';
 import { Enrollment1795856000000 } from './1795856000000-Enrollment';
 import { Acme1796028800000 } from './1796028800000-Acme';
+import { NotificationDelivery1796115200000 } from './1796115200000-NotificationDelivery';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -18,6 +19,7 @@ export const MIGRATIONS = [
   Discovery1795769600000,
   Enrollment1795856000000,
   Acme1796028800000,
+  NotificationDelivery1796115200000,
 ];
 
 /**

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { readEnrollmentConfig, type EnrollmentConfig } from '../enrollment/enrollment-config';
 import { readAcmeConfig, type AcmeConfig } from '../acme/acme-config';
+import { readNotificationConfig, type NotificationConfig } from '../notifications/notification-config';
 
 /**
  * The server's whole configuration: read once at boot from CERTCTL_* variables, validated,
@@ -404,6 +405,8 @@ export class AppConfig {
   readonly enrollment!: EnrollmentConfig;
   /** ACME server (CERTCTL_ACME_*). */
   readonly acme!: AcmeConfig;
+  /** Notification channels and delivery (CERTCTL_SMTP_*, CERTCTL_WEBHOOK_*, ..., CERTCTL_NOTIFICATION_*). */
+  readonly notifications!: NotificationConfig;
 }
 
 export class ConfigError extends Error {
@@ -425,6 +428,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   }
   const enrollment = readEnrollmentConfig(env, problems);
   const acme = readAcmeConfig(env, problems);
+  const notifications = readNotificationConfig(env, problems);
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const cfg: AppConfig = {
@@ -491,6 +495,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     enrollment,
     acme,
+    notifications,
   };
   return Object.freeze(cfg);
 }

@@ -1,5 +1,12 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { CurrentPrincipal, RequirePermission } from '../auth/access-policy.decorator';
 import { ErrorResponseDto } from '../http/error-response.dto';
 import type { Principal } from '../http/request-context';
@@ -40,5 +47,19 @@ export class NotificationsController {
   @ApiNotFoundResponse({ type: ErrorResponseDto })
   markRead(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<NotificationDto> {
     return this.notifications.markRead(p, id);
+  }
+
+  @Post(':id/requeue')
+  @HttpCode(200)
+  @RequirePermission('notification.edit')
+  @ApiOperation({
+    operationId: 'requeueNotification',
+    summary: 'Requeue a failed or dead notification (pending again, retry_count 0)',
+  })
+  @ApiOkResponse({ type: NotificationDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The notification is pending or sent' })
+  requeue(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<NotificationDto> {
+    return this.notifications.requeue(p, id);
   }
 }

@@ -1,16 +1,44 @@
+import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { QueueName } from '@certctl/domain';
 import { AuditModule } from '../audit/audit.module';
+import { DeliveryRepository } from './delivery.repository';
+import {
+  NotificationDispatcher,
+  NotificationLoops,
+  NotificationSender,
+  NotificationWorker,
+  Notifiers,
+} from './delivery.service';
 import { NotificationEventEntity } from './notification-event.entity';
+import { NotificationListener } from './notification-listener';
 import { NotificationsController } from './notifications.controller';
 import { NotificationsRepository } from './notifications.repository';
 import { NotificationsService } from './notifications.service';
 
-/** Bounded context `notifications`: the notification inbox (read side; delivery comes later). */
+/**
+ * Bounded context `notifications`: the inbox API and delivery (routing to the configured
+ * channels, the `notifications` queue and its worker, retry with backoff, dead letter).
+ */
 @Module({
-  imports: [TypeOrmModule.forFeature([NotificationEventEntity]), AuditModule],
+  imports: [
+    TypeOrmModule.forFeature([NotificationEventEntity]),
+    BullModule.registerQueue({ name: QueueName.Notifications }),
+    AuditModule,
+  ],
   controllers: [NotificationsController],
-  providers: [NotificationsRepository, NotificationsService],
-  exports: [NotificationsRepository],
+  providers: [
+    NotificationsRepository,
+    NotificationsService,
+    DeliveryRepository,
+    Notifiers,
+    NotificationDispatcher,
+    NotificationSender,
+    NotificationWorker,
+    NotificationLoops,
+    NotificationListener,
+  ],
+  exports: [NotificationsRepository, NotificationDispatcher],
 })
 export class NotificationsModule {}

@@ -9,12 +9,15 @@ export const QueueName = {
   Scheduler: 'scheduler',
   /** Job ids to run: the worker claims the row (Pending -> Running) before any work. */
   Jobs: 'jobs',
+  /** Notification ids to deliver: the worker claims the row before sending (the row is the truth). */
+  Notifications: 'notifications',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
 export const JobName = {
   RecordApiCall: 'record-api-call',
   RunJob: 'run-job',
+  DeliverNotification: 'deliver-notification',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -48,6 +51,7 @@ export const LoopName = {
   ShortLivedExpiry: 'short-lived-expiry',
   CrlRegeneration: 'crl-regeneration',
   NotificationRetry: 'notification-retry',
+  NotificationProcess: 'notification-process',
   ApprovalExpiry: 'approval-expiry',
 } as const;
 export type LoopName = (typeof LoopName)[keyof typeof LoopName];
@@ -59,10 +63,17 @@ export interface RunJobPayload {
   job_id: string;
 }
 
+export interface DeliverNotificationPayload {
+  notification_id: string;
+  /** The row's channel (fixed for its life): lets a worker hold back a channel that is slow now. */
+  channel: string;
+}
+
 export interface QueuePayloads {
   [QueueName.Audit]: { [JobName.RecordApiCall]: ApiCallAuditPayload };
   [QueueName.Scheduler]: Record<string, LoopTickPayload>;
   [QueueName.Jobs]: { [JobName.RunJob]: RunJobPayload };
+  [QueueName.Notifications]: { [JobName.DeliverNotification]: DeliverNotificationPayload };
 }
 
 export type JobNameOf<Q extends QueueName> = keyof QueuePayloads[Q] & string;
