@@ -8,6 +8,7 @@ import { Discovery1795769600000 } from './1795769600000-Discovery';
 import { Enrollment1795856000000 } from './1795856000000-Enrollment';
 import { Acme1796028800000 } from './1796028800000-Acme';
 import { NotificationDelivery1796115200000 } from './1796115200000-NotificationDelivery';
+import { AcmeValidation1796201600000 } from './1796201600000-AcmeValidation';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -20,6 +21,7 @@ export const MIGRATIONS = [
   Enrollment1795856000000,
   Acme1796028800000,
   NotificationDelivery1796115200000,
+  AcmeValidation1796201600000,
 ];
 
 /**

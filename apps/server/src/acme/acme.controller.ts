@@ -59,6 +59,18 @@ export class AcmeController {
     await this.run(req, res, profile, true, () => Promise.resolve({ status: 204 }));
   }
 
+  /** RFC 9773 renewal information: unauthenticated GET, like the directory. */
+  @Get(['renewal-info/:certid', 'profile/:profile/renewal-info/:certid'])
+  @Public()
+  async renewalInfo(
+    @Param('profile') profile: string | undefined,
+    @Param('certid') certId: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.run(req, res, profile, false, () => this.acme.renewalInfo(certId));
+  }
+
   @Post(['new-account', 'profile/:profile/new-account'])
   @Public()
   async newAccount(
@@ -222,7 +234,7 @@ export class AcmeController {
       problem = new AcmeProblem(503, 'serverInternal', 'the nonce store is unavailable; retry later');
       reply = undefined;
     }
-    res.setHeader('Link', `<${index}>;rel="index"`);
+    res.setHeader('Link', [`<${index}>;rel="index"`, ...(problem ? [] : (reply?.links ?? []))]);
     if (noStore) res.setHeader('Cache-Control', 'no-store');
     if (problem || !reply) {
       const p = problem as AcmeProblem;

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
-import { buildCsr, ensureCryptoProvider, generateKeyPair, type CryptoKeyPair } from '@certctl/pki';
+import * as x509 from '@peculiar/x509';
+import { ensureCryptoProvider, generateKeyPair } from '@certctl/pki';
 import {
   acmeJson,
   acmeKey,
@@ -11,35 +12,13 @@ import {
   type AcmeHttpResponse,
   type AcmeSend,
 } from '../../../../e2e/support/acme-jws';
+import { csrDer, sender } from '../../../../e2e/support/acme-supertest';
 import { createLocalCaIssuer, createProfile, SEALING_ENV } from '../../../../test/integration/issued-certificates';
 import { prng, randomBytesFrom } from '../../../../test/fuzz/mutate';
 import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
 
 const BASE = 'https://acme.test';
 const TOS = 'https://acme.test/tos';
-
-function sender(t: TestApp): AcmeSend {
-  return async (method, path, body, contentType) => {
-    let req =
-      method === 'GET' ? t.http.get(path) : method === 'HEAD' ? t.http.head(path) : t.http.post(path).buffer(true);
-    if (contentType) req = req.set('Content-Type', contentType);
-    const res = await (body === undefined ? req : req.send(body));
-    return {
-      status: res.status,
-      headers: res.headers,
-      text: typeof res.text === 'string' ? res.text : '',
-    };
-  };
-}
-
-async function csrDer(
-  keys: CryptoKeyPair,
-  names: { dns?: string[]; ip?: string[] },
-  commonName?: string,
-): Promise<string> {
-  const pem = await buildCsr({ keys, commonName, sans: names });
-  return Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64').toString('base64url');
-}
 
 function expectProblem(res: AcmeHttpResponse, status: number, type: string): void {
   expect({ status: res.status, type: problemType(res) }).toEqual({ status, type });
@@ -122,6 +101,7 @@ describe('ACME server (trust_authenticated)', () => {
       newOrder: `${BASE}/acme/new-order`,
       revokeCert: `${BASE}/acme/revoke-cert`,
       keyChange: `${BASE}/acme/key-change`,
+      renewalInfo: `${BASE}/acme/renewal-info`,
       meta: {
         termsOfService: TOS,
         website: 'https://acme.test/',
@@ -393,6 +373,54 @@ describe('ACME server (trust_authenticated)', () => {
       [orderUrl.split('/').pop()],
     );
     expect(jobs).toEqual([{ status: 'AwaitingApproval' }]);
+  });
+
+  it('serves renewal information (RFC 9773) and takes `replaces` once, from the owning account', async () => {
+    const owner = await account();
+    const { fin } = await issue(owner, [{ type: 'dns', value: 'ari.acme.example' }]);
+    const pem = (await owner.post(acmeJson(fin).certificate as string, '')).text.split('-----END CERTIFICATE-----')[0];
+    const leaf = new x509.X509Certificate(`${pem}-----END CERTIFICATE-----`);
+    const aki = leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId as string;
+    const certId = `${Buffer.from(aki, 'hex').toString('base64url')}.${Buffer.from(leaf.serialNumber, 'hex').toString('base64url')}`;
+
+    const info = await send('GET', `/acme/renewal-info/${certId}`);
+    expect(info.status).toBe(200);
+    expect(info.headers['retry-after']).toBe('21600');
+    const life = leaf.notAfter.getTime() - leaf.notBefore.getTime();
+    expect(acmeJson(info)).toEqual({
+      suggestedWindow: {
+        start: new Date(leaf.notBefore.getTime() + (life * 2) / 3).toISOString(),
+        end: new Date(leaf.notBefore.getTime() + (life * 5) / 6).toISOString(),
+      },
+    });
+    // Unknown and malformed ids.
+    expectProblem(await send('GET', `/acme/renewal-info/${certId.split('.')[0]}.AQID`), 404, 'malformed');
+    expectProblem(await send('GET', `/acme/renewal-info/not-an-id`), 400, 'malformed');
+
+    // replaces: a stranger may not, the owner may once.
+    const stranger = await account();
+    const ids = [{ type: 'dns', value: 'ari.acme.example' }];
+    expectProblem(
+      await stranger.post(stranger.directory.newOrder, { identifiers: ids, replaces: certId }),
+      403,
+      'unauthorized',
+    );
+    expectProblem(await owner.post(owner.directory.newOrder, { identifiers: ids, replaces: 7 }), 400, 'malformed');
+    expect((await owner.post(owner.directory.newOrder, { identifiers: ids, replaces: certId })).status).toBe(201);
+    expectProblem(
+      await owner.post(owner.directory.newOrder, { identifiers: ids, replaces: certId }),
+      409,
+      'alreadyReplaced',
+    );
+
+    // Revoked: the window has opened already.
+    const cert = leaf.rawData;
+    expect(
+      (await owner.post(owner.directory.revokeCert, { certificate: Buffer.from(cert).toString('base64url') })).status,
+    ).toBe(200);
+    const after = acmeJson(await send('GET', `/acme/renewal-info/${certId}`)) as { suggestedWindow: { start: string } };
+    expect(Date.parse(after.suggestedWindow.start)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(after.suggestedWindow.start)).toBeLessThan(leaf.notBefore.getTime() + (life * 2) / 3);
   });
 
   it('answers junk in every payload field and mangled JWS bytes with a 4xx problem and a nonce', async () => {

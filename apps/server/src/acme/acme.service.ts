@@ -1,13 +1,18 @@
 import { isIP } from 'node:net';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import * as x509 from '@peculiar/x509';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { Queue } from 'bullmq';
 import { flattenedVerify, type JWK } from 'jose';
 import { DataSource, type EntityManager } from 'typeorm';
 import {
   DomainError,
   ErrorCode,
+  JobName,
   newId,
+  QueueName,
   RevocationReason,
   sanRulesWithDefaults,
   sanViolations,
@@ -34,7 +39,9 @@ import {
   type ParsedJws,
 } from './acme-jws';
 import { AcmeNonces } from './acme-nonces';
+import { AcmeRateLimits } from './acme-rate-limits';
 import { AcmeProblem, badCsr, badNonce, malformed, notFoundProblem, unauthorized } from './acme-problem';
+import { validateDns01, validateHttp01, type ValidationError, type ValidationResult } from './acme-validation';
 
 /** Which directory a request came through: `/acme` (default profile) or `/acme/profile/{id}`. */
 export interface AcmeContext {
@@ -52,6 +59,8 @@ export interface AcmeReply {
   pem?: string;
   location?: string;
   retryAfter?: number;
+  /** Link headers besides the directory index (a challenge's `up`, RFC 8555 7.5.1). */
+  links?: string[];
 }
 
 interface AccountRow {
@@ -79,8 +88,9 @@ interface ChallengeEntry {
   id: string;
   type: 'http-01' | 'dns-01' | 'tls-alpn-01';
   token: string;
-  status: 'pending' | 'valid' | 'invalid';
+  status: 'pending' | 'processing' | 'valid' | 'invalid';
   validated?: string;
+  error?: ValidationError;
 }
 
 interface AuthzRow {
@@ -131,7 +141,11 @@ export class AcmeService {
     private readonly revocation: RevocationService,
     private readonly audit: AuditRepository,
     private readonly eab: AcmeEabKeys,
+    @InjectQueue(QueueName.AcmeValidation) private readonly validations: Queue,
+    private readonly limits: AcmeRateLimits,
   ) {}
+
+  private readonly logger = new Logger('ACME');
 
   url(ctx: AcmeContext, path: string): string {
     return `${ctx.base}${ctx.prefix}${path}`;
@@ -159,6 +173,7 @@ export class AcmeService {
       newOrder: this.url(ctx, '/new-order'),
       revokeCert: this.url(ctx, '/revoke-cert'),
       keyChange: this.url(ctx, '/key-change'),
+      renewalInfo: this.url(ctx, '/renewal-info'),
       meta,
     };
   }
@@ -355,6 +370,7 @@ export class AcmeService {
   /** RFC 8555 7.3.5: the inner JWS, signed by the new key, names the account and its old key. */
   async keyChange(ctx: AcmeContext, r: AcmeRequest, requestUrl: string): Promise<AcmeReply> {
     const a = r.account as AccountRow;
+    await this.limits.take('key-changes', a.id);
     const inner = parseRequestJws(r.payload);
     if (!inner.header.jwk) throw malformed('the inner key-change JWS must carry the new key as "jwk"');
     if (inner.header.nonce !== undefined) throw malformed('the inner key-change JWS may not carry a nonce');
@@ -407,35 +423,69 @@ export class AcmeService {
     }
     const identifiers = this.validIdentifiers(p.identifiers);
     await this.assertProfilePermits(ctx, identifiers);
+    const replaces = p.replaces === undefined ? null : await this.replaceable(a, p.replaces);
+    const pending = rowsOf<{ n: number }>(
+      await this.ds.query(
+        `SELECT count(*)::int AS n FROM acme_orders WHERE account_id = $1 AND status = 'pending' AND expires_at > now()`,
+        [a.id],
+      ),
+    )[0];
+    this.limits.assertPending(pending?.n ?? 0);
+    await this.limits.take('orders', a.id);
     const orderId = newId('ord');
     const expires = new Date(Date.now() + this.config.acme.orderLifetimeMs);
     const now = new Date().toISOString();
+    const trusted = this.config.acme.authMode === 'trust_authenticated';
     await this.ds.transaction(async (m) => {
-      await m.query(
-        `INSERT INTO acme_orders (id, account_id, profile_id, status, identifiers, expires_at)
-         VALUES ($1, $2, $3, 'ready', $4, $5)`,
-        [orderId, a.id, ctx.profileId ?? null, JSON.stringify(identifiers), expires],
-      );
+      const inserted = rowsOf<{ id: string }>(
+        await m.query(
+          `INSERT INTO acme_orders (id, account_id, profile_id, status, identifiers, expires_at, replaces)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (replaces) WHERE replaces IS NOT NULL AND status <> 'invalid' DO NOTHING RETURNING id`,
+          [
+            orderId,
+            a.id,
+            ctx.profileId ?? null,
+            trusted ? 'ready' : 'pending',
+            JSON.stringify(identifiers),
+            expires,
+            replaces,
+          ],
+        ),
+      )[0];
+      // A racing order claimed the same certificate between the check and this insert.
+      if (!inserted) throw alreadyReplaced(replaces ?? '');
       for (const ident of identifiers) {
         const wildcard = ident.value.startsWith('*.');
         // trust_authenticated: the account's key is the proof; each authorization is valid
         // at once, with a challenge shown valid so clients see how it was satisfied.
-        const types: ChallengeEntry['type'][] = wildcard ? ['dns-01'] : ['http-01', 'dns-01', 'tls-alpn-01'];
+        // challenge: every authorization waits for one of the challenges we can check (a
+        // wildcard only by DNS, an IP address only by HTTP: it has no DNS name to hold TXT).
+        const types: ChallengeEntry['type'][] = trusted
+          ? wildcard
+            ? ['dns-01']
+            : ['http-01', 'dns-01', 'tls-alpn-01']
+          : wildcard
+            ? ['dns-01']
+            : ident.type === 'ip'
+              ? ['http-01']
+              : ['http-01', 'dns-01'];
         const challenges: ChallengeEntry[] = types.map((type, i) => ({
           id: newId('chall'),
           type,
           token: randomBytes(32).toString('base64url'),
-          status: i === 0 ? 'valid' : 'pending',
-          ...(i === 0 ? { validated: now } : {}),
+          status: trusted && i === 0 ? 'valid' : 'pending',
+          ...(trusted && i === 0 ? { validated: now } : {}),
         }));
         await m.query(
           `INSERT INTO acme_authorizations (id, order_id, identifier, wildcard, status, expires_at, challenges)
-           VALUES ($1, $2, $3, $4, 'valid', $5, $6)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
           [
             newId('authz'),
             orderId,
             JSON.stringify({ type: ident.type, value: wildcard ? ident.value.slice(2) : ident.value }),
             wildcard,
+            trusted ? 'valid' : 'pending',
             expires,
             JSON.stringify(challenges),
           ],
@@ -447,6 +497,94 @@ export class AcmeService {
       });
     });
     return { status: 201, body: await this.orderObject(ctx, orderId), location: this.url(ctx, `/order/${orderId}`) };
+  }
+
+  // ---- renewal information (RFC 9773) ----
+
+  /** A certificate of ours named by its ARI id: base64url(AKI keyIdentifier).base64url(serial). */
+  private async byCertId(certId: string): Promise<{ der: Buffer; versionId: string } | undefined> {
+    const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(certId);
+    if (!m) throw malformed(`${JSON.stringify(certId)} is not a certificate id (base64url(AKI).base64url(serial))`);
+    const aki = Buffer.from(m[1], 'base64url').toString('hex');
+    const serial = Buffer.from(m[2], 'base64url').toString('hex').replace(/^0+/, '');
+    if (!aki || !serial) throw malformed(`${JSON.stringify(certId)} has an empty key identifier or serial`);
+    const rows = rowsOf<{ id: string; pem_chain: string }>(
+      await this.ds.query(
+        `SELECT id, pem_chain FROM certificate_versions WHERE lower(ltrim(serial_number, '0')) = $1`,
+        [serial],
+      ),
+    );
+    for (const row of rows) {
+      const leaf = new x509.X509Certificate(row.pem_chain);
+      const keyId = leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+      if (keyId && keyId.toLowerCase() === aki) return { der: Buffer.from(leaf.rawData), versionId: row.id };
+    }
+    return undefined;
+  }
+
+  /**
+   * GET renewalInfo: the window starts where the certificate's renewal policy says
+   * (renewal_days_before the end), else at two thirds of its lifetime; a revoked
+   * certificate is due now.
+   */
+  async renewalInfo(certId: string): Promise<AcmeReply> {
+    const found = await this.byCertId(certId);
+    const presented = found && (await this.enrollment.presented(found.der));
+    if (!found || !presented || presented.enrolledVia !== 'ACME') {
+      throw notFoundProblem(`certificate ${JSON.stringify(certId)} (not issued over ACME here)`);
+    }
+    const cert = new X509Certificate(found.der);
+    const notBefore = new Date(cert.validFrom).getTime();
+    const notAfter = new Date(cert.validTo).getTime();
+    const now = Date.now();
+    let start: number;
+    let end: number;
+    if (presented.revoked) {
+      start = now;
+      end = now + 3_600_000;
+    } else {
+      const policy = rowsOf<{ days: number }>(
+        await this.ds.query(
+          `SELECT p.renewal_days_before AS days FROM managed_certificates mc
+             JOIN renewal_policies p ON p.id = mc.renewal_policy_id WHERE mc.id = $1`,
+          [presented.certificateId],
+        ),
+      )[0];
+      const before = (policy?.days ?? 0) * 86_400_000;
+      if (before > 0 && notAfter - before > notBefore) {
+        start = notAfter - before;
+        end = notAfter - before / 2;
+      } else {
+        const life = notAfter - notBefore;
+        start = notBefore + (life * 2) / 3;
+        end = notBefore + (life * 5) / 6;
+      }
+    }
+    return {
+      status: 200,
+      body: { suggestedWindow: { start: new Date(start).toISOString(), end: new Date(end).toISOString() } },
+      retryAfter: 6 * 3600,
+    };
+  }
+
+  /** newOrder `replaces`: a certificate this account ordered that no live order replaces yet. */
+  private async replaceable(a: AccountRow, raw: unknown): Promise<string> {
+    if (typeof raw !== 'string') throw malformed('"replaces" must be a certificate id string');
+    const found = await this.byCertId(raw);
+    const presented = found && (await this.enrollment.presented(found.der));
+    if (!presented) throw malformed(`"replaces": no certificate ${JSON.stringify(raw)} was issued here`);
+    const owned = rowsOf<{ id: string }>(
+      await this.ds.query(`SELECT id FROM acme_orders WHERE certificate_id = $1 AND account_id = $2 LIMIT 1`, [
+        presented.certificateId,
+        a.id,
+      ]),
+    )[0];
+    if (!owned) throw unauthorized(`"replaces": certificate ${raw} was not ordered by this account`);
+    const taken = rowsOf<{ id: string }>(
+      await this.ds.query(`SELECT id FROM acme_orders WHERE replaces = $1 AND status <> 'invalid' LIMIT 1`, [raw]),
+    )[0];
+    if (taken) throw alreadyReplaced(raw);
+    return raw;
   }
 
   private validIdentifiers(raw: unknown): Identifier[] {
@@ -605,6 +743,7 @@ export class AcmeService {
       token: c.token,
       status: c.status,
       ...(c.validated ? { validated: c.validated } : {}),
+      ...(c.error ? { error: c.error } : {}),
     };
   }
 
@@ -631,14 +770,147 @@ export class AcmeService {
     };
   }
 
-  /** A challenge response (payload `{}`) or POST-as-GET: in this mode nothing is left to validate. */
+  private challengeRow(id: string): Promise<AuthzRow | undefined> {
+    return this.authzRow(`z.challenges @> jsonb_build_array(jsonb_build_object('id', $1::text))`, id);
+  }
+
+  /**
+   * A challenge response (payload `{}`) or POST-as-GET. In challenge mode the response
+   * moves a pending challenge of a pending authorization to `processing` (compare-and-set
+   * on the row, so two racing responses enqueue once) and queues its validation.
+   */
   async challenge(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
-    if (r.payload.length > 0) jsonPayload(r.payload, 'challenge response');
-    const z = await this.authzRow(`z.challenges @> jsonb_build_array(jsonb_build_object('id', $1::text))`, id);
+    const respond = r.payload.length > 0;
+    if (respond) jsonPayload(r.payload, 'challenge response');
+    const z = await this.challengeRow(id);
     const c = z?.challenges.find((x) => x.id === id);
     if (!z || !c) throw notFoundProblem(`challenge ${id}`);
     if (z.account_id !== (r.account as AccountRow).id) throw unauthorized(`challenge ${id} belongs to another account`);
-    return { status: 200, body: this.challengeObject(ctx, c) };
+    // Clients (certbot, lego) find the authorization to poll through this link.
+    const links = [`<${this.url(ctx, `/authz/${z.id}`)}>;rel="up"`];
+    if (!respond || this.config.acme.authMode !== 'challenge' || c.status !== 'pending' || z.status !== 'pending') {
+      return { status: 200, body: this.challengeObject(ctx, c), links };
+    }
+    if (new Date(z.expires_at).getTime() <= Date.now()) {
+      throw malformed(`authorization ${z.id} has expired`);
+    }
+    const next = z.challenges.map((x) => (x.id === id ? { ...x, status: 'processing' as const } : x));
+    const claimed = rowsOf<{ id: string }>(
+      await this.ds.query(
+        `UPDATE acme_authorizations SET challenges = $2 WHERE id = $1 AND status = 'pending' AND challenges = $3::jsonb RETURNING id`,
+        [z.id, JSON.stringify(next), JSON.stringify(z.challenges)],
+      ),
+    )[0];
+    if (claimed) {
+      try {
+        await this.validations.add(
+          JobName.ValidateAcmeChallenge,
+          { challenge_id: id },
+          {
+            jobId: id,
+            attempts: this.config.acme.validation.attempts,
+            backoff: { type: 'fixed', delay: 1_000 },
+          },
+        );
+      } catch (e) {
+        // Nothing would ever validate it: give the challenge back so the client may retry.
+        await this.ds.query(`UPDATE acme_authorizations SET challenges = $2 WHERE id = $1`, [
+          z.id,
+          JSON.stringify(z.challenges),
+        ]);
+        this.logger.warn(`cannot queue ACME validation ${id}: ${(e as Error).message}`);
+        throw new AcmeProblem(
+          503,
+          'serverInternal',
+          'the validation queue is unavailable; retry later',
+          {},
+          {
+            'Retry-After': '30',
+          },
+        );
+      }
+    }
+    const now = (await this.challengeRow(id))?.challenges.find((x) => x.id === id) ?? c;
+    return { status: 200, body: this.challengeObject(ctx, now), links };
+  }
+
+  /**
+   * One validation attempt of a `processing` challenge (the worker's job). Success makes the
+   * authorization valid, and the order ready once all of its authorizations are; the last
+   * failed attempt makes the challenge, its authorization and its order invalid.
+   */
+  async validateChallenge(id: string, lastAttempt: boolean): Promise<'valid' | 'invalid' | 'retry' | 'skipped'> {
+    const z = await this.challengeRow(id);
+    const c = z?.challenges.find((x) => x.id === id);
+    if (!z || !c || c.status !== 'processing' || z.status !== 'pending') return 'skipped';
+    const account = await this.accountById(z.account_id);
+    if (!account) return 'skipped';
+    const keyAuthorization = `${c.token}.${account.jwk_thumbprint}`;
+    let result: ValidationResult;
+    if (new Date(z.expires_at).getTime() <= Date.now()) {
+      result = {
+        ok: false,
+        error: { type: 'urn:ietf:params:acme:error:malformed', detail: 'the authorization expired' },
+      };
+      lastAttempt = true;
+    } else if (c.type === 'http-01') {
+      result = await validateHttp01(this.config.acme.validation, z.identifier, c.token, keyAuthorization);
+    } else if (c.type === 'dns-01') {
+      result = await validateDns01(this.config.acme.validation, z.identifier.value, keyAuthorization);
+    } else {
+      result = {
+        ok: false,
+        error: { type: 'urn:ietf:params:acme:error:malformed', detail: `${c.type} is not validated here` },
+      };
+      lastAttempt = true;
+    }
+    if (!result.ok && !lastAttempt) return 'retry';
+    const status = result.ok ? 'valid' : 'invalid';
+    const next = z.challenges.map((x) =>
+      x.id !== id
+        ? x
+        : result.ok
+          ? { ...x, status, validated: new Date().toISOString() }
+          : { ...x, status, error: result.error },
+    );
+    await this.ds.transaction(async (m) => {
+      const updated = rowsOf<{ id: string }>(
+        await m.query(
+          `UPDATE acme_authorizations SET status = $2, challenges = $3 WHERE id = $1 AND status = 'pending' RETURNING id`,
+          [z.id, status, JSON.stringify(next)],
+        ),
+      )[0];
+      if (!updated) return;
+      if (result.ok) {
+        await m.query(
+          `UPDATE acme_orders SET status = 'ready', updated_at = now()
+            WHERE id = $1 AND status = 'pending'
+              AND NOT EXISTS (SELECT 1 FROM acme_authorizations WHERE order_id = $1 AND status <> 'valid')`,
+          [z.order_id],
+        );
+      } else {
+        await m.query(
+          `UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`,
+          [
+            z.order_id,
+            JSON.stringify({
+              type: 'urn:ietf:params:acme:error:unauthorized',
+              detail: `authorization of ${z.identifier.value} failed (${c.type}): ${result.error.detail}`,
+              subproblems: [{ ...result.error, identifier: z.identifier }],
+            }),
+          ],
+        );
+      }
+      await this.audit.recordDomain(
+        m,
+        this.actor(z.account_id),
+        result.ok ? 'acme_challenge_valid' : 'acme_challenge_invalid',
+        'acme_authorization',
+        z.id,
+        { challenge_id: id, type: c.type, identifier: z.identifier, ...(result.ok ? {} : { error: result.error }) },
+      );
+    });
+    return status;
   }
 
   async finalize(ctx: AcmeContext, r: AcmeRequest, id: string): Promise<AcmeReply> {
@@ -780,6 +1052,9 @@ export class AcmeService {
     return { status: 200 };
   }
 }
+
+const alreadyReplaced = (certId: string): AcmeProblem =>
+  new AcmeProblem(409, 'alreadyReplaced', `certificate ${certId} is already replaced by another order`);
 
 function postAsGet(r: AcmeRequest): void {
   if (r.payload.length !== 0) throw malformed('this resource is read with POST-as-GET: the payload must be empty ("")');

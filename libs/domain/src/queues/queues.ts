@@ -11,6 +11,8 @@ export const QueueName = {
   Jobs: 'jobs',
   /** Notification ids to deliver: the worker claims the row before sending (the row is the truth). */
   Notifications: 'notifications',
+  /** ACME challenge ids to validate: the worker re-reads the authorization row (the truth). */
+  AcmeValidation: 'acme-validation',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -18,6 +20,7 @@ export const JobName = {
   RecordApiCall: 'record-api-call',
   RunJob: 'run-job',
   DeliverNotification: 'deliver-notification',
+  ValidateAcmeChallenge: 'validate-acme-challenge',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -53,6 +56,7 @@ export const LoopName = {
   NotificationRetry: 'notification-retry',
   NotificationProcess: 'notification-process',
   ApprovalExpiry: 'approval-expiry',
+  AcmeGc: 'acme-gc',
 } as const;
 export type LoopName = (typeof LoopName)[keyof typeof LoopName];
 
@@ -69,11 +73,16 @@ export interface DeliverNotificationPayload {
   channel: string;
 }
 
+export interface ValidateAcmeChallengePayload {
+  challenge_id: string;
+}
+
 export interface QueuePayloads {
   [QueueName.Audit]: { [JobName.RecordApiCall]: ApiCallAuditPayload };
   [QueueName.Scheduler]: Record<string, LoopTickPayload>;
   [QueueName.Jobs]: { [JobName.RunJob]: RunJobPayload };
   [QueueName.Notifications]: { [JobName.DeliverNotification]: DeliverNotificationPayload };
+  [QueueName.AcmeValidation]: { [JobName.ValidateAcmeChallenge]: ValidateAcmeChallengePayload };
 }
 
 export type JobNameOf<Q extends QueueName> = keyof QueuePayloads[Q] & string;

@@ -1,0 +1,51 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { LoopName } from '@certctl/domain';
+import { LoopRegistry } from '../scheduler/loop-registry';
+
+const EVERY_MS = 10 * 60_000;
+/** Failed orders that never produced a certificate are kept this long for support questions. */
+const KEEP_INVALID_DAYS = 30;
+
+/**
+ * ACME clean-up loop (once per tick across replicas). Nonces need none: Redis expires them.
+ * Orders and authorizations past their expiry are marked as RFC 8555 says (order `invalid`,
+ * authorization `expired`), so they are right even when no client reads them again; old
+ * failed orders without a certificate (and their authorizations) are deleted.
+ */
+@Injectable()
+export class AcmeGc implements OnModuleInit {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly loops: LoopRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    this.loops.register({
+      name: LoopName.AcmeGc,
+      everyMs: EVERY_MS,
+      maxRunMs: EVERY_MS,
+      run: async () => {
+        await this.run();
+      },
+    });
+  }
+
+  async run(): Promise<{ expiredOrders: number; expiredAuthorizations: number; deletedOrders: number }> {
+    const [, expiredOrders] = await this.ds.query<[unknown, number]>(
+      `UPDATE acme_orders SET status = 'invalid', error = $1, updated_at = now()
+        WHERE status IN ('pending', 'ready') AND expires_at <= now()`,
+      [JSON.stringify({ type: 'urn:ietf:params:acme:error:malformed', detail: 'the order expired' })],
+    );
+    const [, expiredAuthorizations] = await this.ds.query<[unknown, number]>(
+      `UPDATE acme_authorizations SET status = 'expired' WHERE status IN ('pending', 'valid') AND expires_at <= now()`,
+    );
+    const [, deletedOrders] = await this.ds.query<[unknown, number]>(
+      `DELETE FROM acme_orders WHERE status = 'invalid' AND certificate_id IS NULL
+          AND updated_at < now() - make_interval(days => $1)`,
+      [KEEP_INVALID_DAYS],
+    );
+    return { expiredOrders, expiredAuthorizations, deletedOrders };
+  }
+}
