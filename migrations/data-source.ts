@@ -9,6 +9,7 @@ import { Enrollment1795856000000 } from './1795856000000-Enrollment';
 import { Acme1796028800000 } from './1796028800000-Acme';
 import { NotificationDelivery1796115200000 } from './1796115200000-NotificationDelivery';
 import { AcmeValidation1796201600000 } from './1796201600000-AcmeValidation';
+import { NotificationRouting1796288000000 } from './1796288000000-NotificationRouting';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -22,6 +23,7 @@ export const MIGRATIONS = [
   Acme1796028800000,
   NotificationDelivery1796115200000,
   AcmeValidation1796201600000,
+  NotificationRouting1796288000000,
 ];
 
 /**

@@ -4,7 +4,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { IdPrefix, newId } from '@certctl/domain';
 import type { NotifierType } from '@certctl/connectors';
 import { rowsOf } from '../database/sql';
-import { routeEvent } from './routing';
+import { matrixChannels, resolveRoute, type RoutingMatrix } from './routing-matrix';
 
 /** Failed sends before a row is dead. */
 export const MAX_DELIVERY_ATTEMPTS = 5;
@@ -43,8 +43,9 @@ export class DeliveryRepository {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}
 
   /**
-   * Fans out rows that producers inserted (routed_at NULL): the row itself stays as its own
-   * channel (producers write Email), and one sibling row per other routed channel is added,
+   * Fans out rows that producers inserted (routed_at NULL) along the certificate's renewal
+   * policy matrix, else the default routing: the row itself stays as its own channel
+   * (producers write Email), and one sibling row per other routed channel is added,
    * with the same event fields and a dedup key of its own. SKIP LOCKED and the routed_at
    * guard make concurrent replicas route each row once.
    */
@@ -55,16 +56,30 @@ export class DeliveryRepository {
         type: string;
         channel: string;
         severity: string;
+        routing: RoutingMatrix | null;
       }>(
         await m.query(
-          `SELECT id, type, channel, severity FROM notification_events
-            WHERE routed_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          `SELECT n.id, n.type, n.channel, n.severity, p.notification_routing AS routing
+             FROM notification_events n
+             LEFT JOIN managed_certificates c ON c.id = n.certificate_id
+             LEFT JOIN renewal_policies p ON p.id = c.renewal_policy_id
+            WHERE n.routed_at IS NULL ORDER BY n.created_at, n.id LIMIT $1 FOR UPDATE OF n SKIP LOCKED`,
           [limit],
         ),
       );
       for (const r of rows) {
         const own = r.channel.toLowerCase();
-        const siblings = routeEvent(r, configured).filter((c) => c !== own);
+        const routes = resolveRoute(r, r.routing, configured);
+        let siblings = routes.filter((c) => c !== own);
+        // A policy's matrix may leave out the producer's channel (email): the producer's row,
+        // which carries the event's dedup key, then becomes the first routed channel's row.
+        // With no routed channel configured it stays as it is, so the event is not lost. The
+        // default routing always includes email, whose row waits while email is unconfigured.
+        const listed = matrixChannels(r, r.routing);
+        if (listed && !listed.includes(own as NotifierType) && routes.length) {
+          await m.query(`UPDATE notification_events SET channel = $2, recipient = '' WHERE id = $1`, [r.id, routes[0]]);
+          siblings = routes.slice(1);
+        }
         if (siblings.length) await this.insertSiblings(m, r.id, siblings);
       }
       if (rows.length) {

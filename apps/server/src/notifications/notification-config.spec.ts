@@ -10,7 +10,14 @@ describe('notification channels from the environment', () => {
 
   it('configures no channel and default intervals from an empty environment', () => {
     expect(read({})).toEqual({
-      config: { channels: [], processIntervalMs: 30_000, retryIntervalMs: 60_000, concurrency: 8, timeoutSeconds: 10 },
+      config: {
+        channels: [],
+        processIntervalMs: 30_000,
+        retryIntervalMs: 60_000,
+        concurrency: 8,
+        timeoutSeconds: 10,
+        digest: { enabled: false, intervalMs: 86_400_000, recipients: [] },
+      },
       problems: [],
     });
   });
@@ -93,5 +100,26 @@ describe('notification channels from the environment', () => {
       expect.stringMatching(/^CERTCTL_NOTIFICATION_CONCURRENCY must be a whole number between 2 and 64/),
     ]);
     for (const p of problems) expect(p).not.toMatch(/hunter2|short-secret-value|not-a-key/);
+  });
+
+  it('reads the opt-in digest settings and names bad ones', () => {
+    expect(
+      read({
+        CERTCTL_DIGEST_ENABLED: 'true',
+        CERTCTL_DIGEST_INTERVAL: '12h',
+        CERTCTL_DIGEST_RECIPIENTS: 'pki@example.com, sec@example.com',
+      }).config.digest,
+    ).toEqual({ enabled: true, intervalMs: 43_200_000, recipients: ['pki@example.com', 'sec@example.com'] });
+    expect(
+      read({
+        CERTCTL_DIGEST_ENABLED: 'sometimes',
+        CERTCTL_DIGEST_INTERVAL: '1ms',
+        CERTCTL_DIGEST_RECIPIENTS: 'pki, a@b.io',
+      }).problems,
+    ).toEqual([
+      'CERTCTL_DIGEST_ENABLED must be true or false, got "sometimes"',
+      'CERTCTL_DIGEST_RECIPIENTS: not an email address: pki',
+      expect.stringMatching(/^CERTCTL_DIGEST_INTERVAL must be a duration/),
+    ]);
   });
 });

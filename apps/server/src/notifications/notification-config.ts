@@ -24,6 +24,16 @@ export interface NotificationConfig {
   concurrency: number;
   /** Deadline of one delivery, every channel. */
   timeoutSeconds: number;
+  digest: DigestConfig;
+}
+
+/** The periodic digest email (CERTCTL_DIGEST_*). */
+export interface DigestConfig {
+  /** Opt-in: without it the digest is only sent through `POST /api/v1/digest/send`. */
+  enabled: boolean;
+  intervalMs: number;
+  /** Explicit recipients; empty means the owners of the certificates in the digest. */
+  recipients: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -147,5 +157,26 @@ export function readNotificationConfig(env: Env, problems: string[]): Notificati
     retryIntervalMs: duration(env, problems, 'CERTCTL_NOTIFICATION_RETRY_INTERVAL', 60_000, 100, 3_600_000),
     concurrency: int(env, problems, 'CERTCTL_NOTIFICATION_CONCURRENCY', 8, 2, 64),
     timeoutSeconds,
+    digest: readDigestConfig(env, problems),
+  };
+}
+
+const EMAIL = /^[^\s@,<>]+@[^\s@,<>]+\.[^\s@,<>]+$/;
+
+function readDigestConfig(env: Env, problems: string[]): DigestConfig {
+  const flag = str(env, 'CERTCTL_DIGEST_ENABLED')?.toLowerCase();
+  let enabled = false;
+  if (flag !== undefined && ['1', 'true', 'yes', 'on'].includes(flag)) enabled = true;
+  else if (flag !== undefined && !['0', 'false', 'no', 'off'].includes(flag))
+    problems.push(`CERTCTL_DIGEST_ENABLED must be true or false, got ${JSON.stringify(flag)}`);
+  const recipients = (str(env, 'CERTCTL_DIGEST_RECIPIENTS') ?? '').split(/[\s,]+/).filter(Boolean);
+  const bad = recipients.filter((r) => !EMAIL.test(r));
+  if (bad.length) problems.push(`CERTCTL_DIGEST_RECIPIENTS: not an email address: ${bad.join(', ')}`);
+  if (recipients.length > 100) problems.push('CERTCTL_DIGEST_RECIPIENTS: at most 100 addresses');
+  return {
+    enabled,
+    // Default daily; at least a second (tests), at most 30 days.
+    intervalMs: duration(env, problems, 'CERTCTL_DIGEST_INTERVAL', 86_400_000, 1_000, 30 * 86_400_000),
+    recipients,
   };
 }

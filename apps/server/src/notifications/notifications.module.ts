@@ -11,6 +11,8 @@ import {
   NotificationWorker,
   Notifiers,
 } from './delivery.service';
+import { DigestController } from './digest.controller';
+import { DigestLoop, DigestRepository, DigestService } from './digest.service';
 import { NotificationEventEntity } from './notification-event.entity';
 import { NotificationListener } from './notification-listener';
 import { NotificationsController } from './notifications.controller';
@@ -19,7 +21,7 @@ import { NotificationsService } from './notifications.service';
 
 /**
  * Bounded context `notifications`: the inbox API and delivery (routing to the configured
- * channels, the `notifications` queue and its worker, retry with backoff, dead letter).
+ * channels, the `notifications` queue and its worker, retry with backoff, dead letter), and the digest.
  */
 @Module({
   imports: [
@@ -27,7 +29,7 @@ import { NotificationsService } from './notifications.service';
     BullModule.registerQueue({ name: QueueName.Notifications }),
     AuditModule,
   ],
-  controllers: [NotificationsController],
+  controllers: [NotificationsController, DigestController],
   providers: [
     NotificationsRepository,
     NotificationsService,
@@ -38,6 +40,9 @@ import { NotificationsService } from './notifications.service';
     NotificationWorker,
     NotificationLoops,
     NotificationListener,
+    DigestRepository,
+    DigestService,
+    DigestLoop,
   ],
   exports: [NotificationsRepository, NotificationDispatcher],
 })

@@ -8,8 +8,8 @@ import {
 
 /**
  * Default routing of notification events to channels (docs/operator/notifications.md,
- * "Routing"). A per-policy matrix replaces it in a later increment; until then this pure
- * function is the whole policy:
+ * "Routing"), used when the certificate's renewal policy has no matrix entry for the event
+ * (routing-matrix.ts):
  *
  * - every event goes to email (owner's address, else CERTCTL_SMTP_RECIPIENTS) and the webhook;
  * - critical events also go to Slack, Teams, PagerDuty and OpsGenie. Critical means the row's

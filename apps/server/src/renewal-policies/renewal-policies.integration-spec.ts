@@ -37,6 +37,7 @@ describe('/api/v1/renewal-policies', () => {
       alert_thresholds_days: [30, 14, 7, 0],
       auto_renew: true,
       agent_group_id: null,
+      notification_routing: null,
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
@@ -73,6 +74,7 @@ describe('/api/v1/renewal-policies', () => {
           alert_thresholds_days: [60, 14, 1, 0],
           auto_renew: false,
           agent_group_id: group,
+          notification_routing: null,
         },
       },
     ]);

@@ -8,7 +8,7 @@ import { RenewalPolicyEntity } from './renewal-policy.entity';
 
 export type RenewalPolicyWrite = Pick<
   RenewalPolicyEntity,
-  'name' | 'renewalDaysBefore' | 'alertThresholdsDays' | 'autoRenew' | 'agentGroupId'
+  'name' | 'renewalDaysBefore' | 'alertThresholdsDays' | 'autoRenew' | 'agentGroupId' | 'notificationRouting'
 >;
 
 @Injectable()

@@ -52,6 +52,7 @@ export class RenewalPoliciesService {
           alertThresholdsDays: descending(body.alert_thresholds_days ?? DEFAULT_ALERT_THRESHOLDS_DAYS),
           autoRenew: body.auto_renew ?? true,
           agentGroupId: body.agent_group_id ?? null,
+          notificationRouting: body.notification_routing ?? null,
         });
         const dto = RenewalPolicyDto.from(policy);
         await this.audit.recordDomain(m, actor, 'renewal_policy_created', 'renewal_policy', id, {
@@ -60,6 +61,7 @@ export class RenewalPoliciesService {
           alert_thresholds_days: dto.alert_thresholds_days,
           auto_renew: dto.auto_renew,
           agent_group_id: dto.agent_group_id,
+          notification_routing: dto.notification_routing,
         });
         return dto;
       });
@@ -75,6 +77,7 @@ export class RenewalPoliciesService {
       ...(body.alert_thresholds_days !== undefined && { alertThresholdsDays: descending(body.alert_thresholds_days) }),
       ...(body.auto_renew !== undefined && { autoRenew: body.auto_renew }),
       ...(body.agent_group_id !== undefined && { agentGroupId: body.agent_group_id }),
+      ...(body.notification_routing !== undefined && { notificationRouting: body.notification_routing }),
     };
     try {
       return await this.repo.transaction(async (m) => {

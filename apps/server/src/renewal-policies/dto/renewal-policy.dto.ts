@@ -1,4 +1,5 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, type ApiPropertyOptions } from '@nestjs/swagger';
+import { NOTIFIER_TYPES } from '@certctl/connectors';
 import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -18,6 +19,19 @@ import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
 import type { RenewalPolicyEntity } from '../renewal-policy.entity';
 import { IsClientId } from '../../http/dto-fields';
+import { IsRoutingMatrix, ROUTABLE_EVENTS, type RoutingMatrix } from '../../notifications/routing-matrix';
+
+/** Swagger shape of a routing matrix: event type -> severity -> channels. */
+const ROUTING_MATRIX_SCHEMA: ApiPropertyOptions = {
+  type: 'object',
+  nullable: true,
+  description: `Notification routing: event type (${ROUTABLE_EVENTS.join(', ')}) -> severity (info, warning, critical) -> channels (${NOTIFIER_TYPES.join(', ')}). Pairs not listed use the default routing; null: the default routing only.`,
+  additionalProperties: {
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'string', enum: [...NOTIFIER_TYPES] } },
+  },
+  example: { expiry_warning: { warning: ['email'], critical: ['pagerduty', 'slack'] } },
+};
 
 const NOT_BLANK = /\S/;
 export const MAX_DAYS = 365;
@@ -49,6 +63,7 @@ export class RenewalPolicyDto {
   alert_thresholds_days!: number[];
   @ApiProperty() auto_renew!: boolean;
   @ApiProperty({ type: String, nullable: true, example: 'agg-linux-edge' }) agent_group_id!: string | null;
+  @ApiProperty(ROUTING_MATRIX_SCHEMA) notification_routing!: RoutingMatrix | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
 
@@ -60,6 +75,7 @@ export class RenewalPolicyDto {
       alert_thresholds_days: e.alertThresholdsDays,
       auto_renew: e.autoRenew,
       agent_group_id: e.agentGroupId,
+      notification_routing: e.notificationRouting,
       created_at: e.createdAt.toISOString(),
       updated_at: e.updatedAt.toISOString(),
     };
@@ -73,6 +89,7 @@ export const RENEWAL_POLICY_FIELDS = [
   'alert_thresholds_days',
   'auto_renew',
   'agent_group_id',
+  'notification_routing',
   'created_at',
   'updated_at',
 ] as const;
@@ -126,6 +143,11 @@ export class CreateRenewalPolicyDto {
   @IsClientId()
   @IsString()
   agent_group_id?: string | null;
+
+  @ApiPropertyOptional(ROUTING_MATRIX_SCHEMA)
+  @IsOptional()
+  @IsRoutingMatrix()
+  notification_routing?: RoutingMatrix | null;
 }
 
 /** Partial update: absent fields keep their value; `agent_group_id: null` unscopes the policy. */
@@ -164,6 +186,11 @@ export class UpdateRenewalPolicyDto {
   @IsClientId()
   @IsString()
   agent_group_id?: string | null;
+
+  @ApiPropertyOptional(ROUTING_MATRIX_SCHEMA)
+  @IsOptional()
+  @IsRoutingMatrix()
+  notification_routing?: RoutingMatrix | null;
 }
 
 export class RenewalPolicyListQueryDto extends ListQueryDto {
