@@ -915,6 +915,40 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/digest/preview': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The digest as HTML: certificates expiring within `days` grouped by urgency, failed jobs, dead notifications, pending approvals */
+    get: operations['previewDigest'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/digest/send': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Email the digest now (to CERTCTL_DIGEST_RECIPIENTS, else the certificate owners) */
+    post: operations['sendDigest'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/discovered-certificates': {
     parameters: {
       query?: never;
@@ -2305,6 +2339,18 @@ export interface components {
       /** @description Items per page (cursor mode) */
       page_size?: number;
     };
+    DigestSentDto: {
+      /** @description Addresses the digest went to (empty: the email channel default list) */
+      recipients: string[];
+      /** @example Certificate digest: 3 expiring within 30 days (1 urgent), ... */
+      subject: string;
+      certificates: number;
+      failed_jobs: number;
+      dead_notifications: number;
+      pending_approvals: number;
+      /** Format: date-time */
+      sent_at: string;
+    };
     /** @enum {string} */
     IssuerType:
       | 'LocalCA'
@@ -3012,6 +3058,25 @@ export interface components {
       auto_renew: boolean;
       /** @example agg-linux-edge */
       agent_group_id: string | null;
+      /**
+       * @description Notification routing: event type (expiry_warning, renewal_succeeded, renewal_failed, deployment_failed, certificate_revoked, approval_requested, approval_decided, approval_expired, agent_offline, endpoint_down) -> severity (info, warning, critical) -> channels (email, webhook, slack, teams, pagerduty, opsgenie). Pairs not listed use the default routing; null: the default routing only.
+       * @example {
+       *       "expiry_warning": {
+       *         "warning": [
+       *           "email"
+       *         ],
+       *         "critical": [
+       *           "pagerduty",
+       *           "slack"
+       *         ]
+       *       }
+       *     }
+       */
+      notification_routing: {
+        [key: string]: {
+          [key: string]: ('email' | 'webhook' | 'slack' | 'teams' | 'pagerduty' | 'opsgenie')[];
+        };
+      } | null;
       /** Format: date-time */
       created_at: string;
       /** Format: date-time */
@@ -3063,6 +3128,25 @@ export interface components {
        * @example agg-linux-edge
        */
       agent_group_id?: string | null;
+      /**
+       * @description Notification routing: event type (expiry_warning, renewal_succeeded, renewal_failed, deployment_failed, certificate_revoked, approval_requested, approval_decided, approval_expired, agent_offline, endpoint_down) -> severity (info, warning, critical) -> channels (email, webhook, slack, teams, pagerduty, opsgenie). Pairs not listed use the default routing; null: the default routing only.
+       * @example {
+       *       "expiry_warning": {
+       *         "warning": [
+       *           "email"
+       *         ],
+       *         "critical": [
+       *           "pagerduty",
+       *           "slack"
+       *         ]
+       *       }
+       *     }
+       */
+      notification_routing?: {
+        [key: string]: {
+          [key: string]: ('email' | 'webhook' | 'slack' | 'teams' | 'pagerduty' | 'opsgenie')[];
+        };
+      } | null;
     };
     UpdateRenewalPolicyDto: {
       name?: string;
@@ -3072,6 +3156,25 @@ export interface components {
       auto_renew?: boolean;
       /** @description An existing agent group; null unscopes */
       agent_group_id?: string | null;
+      /**
+       * @description Notification routing: event type (expiry_warning, renewal_succeeded, renewal_failed, deployment_failed, certificate_revoked, approval_requested, approval_decided, approval_expired, agent_offline, endpoint_down) -> severity (info, warning, critical) -> channels (email, webhook, slack, teams, pagerduty, opsgenie). Pairs not listed use the default routing; null: the default routing only.
+       * @example {
+       *       "expiry_warning": {
+       *         "warning": [
+       *           "email"
+       *         ],
+       *         "critical": [
+       *           "pagerduty",
+       *           "slack"
+       *         ]
+       *       }
+       *     }
+       */
+      notification_routing?: {
+        [key: string]: {
+          [key: string]: ('email' | 'webhook' | 'slack' | 'teams' | 'pagerduty' | 'opsgenie')[];
+        };
+      } | null;
     };
     PolicyRuleDto: {
       /** @example pol-max-validity */
@@ -8073,6 +8176,121 @@ export interface operations {
       };
       /** @description The caller lacks `cert.bulk_revoke` */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  previewDigest: {
+    parameters: {
+      query?: {
+        /** @description List certificates expiring within this many days (expired ones are always listed) */
+        days?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description An HTML page */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/html': string;
+        };
+      };
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Missing or invalid credential */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/html': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The caller lacks `digest.read` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/html': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  sendDigest: {
+    parameters: {
+      query?: {
+        /** @description List certificates expiring within this many days (expired ones are always listed) */
+        days?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DigestSentDto'];
+        };
+      };
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Missing or invalid credential */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The caller lacks `digest.send` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Email is not configured, or nobody to send to */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The SMTP server did not take the message */
+      503: {
         headers: {
           [name: string]: unknown;
         };
