@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import { verifyWebhookSignature } from '@certctl/connectors';
 import { TestReceiver, type Answer, type Received } from '../../../../libs/connectors/src/notifiers/testing/receiver';
 import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
 import { NotificationLoops, NotificationSender } from './delivery.service';
+import { startSmtpSink } from './notification-testing';
 
 /**
  * Delivery against real Postgres, Redis (the notifications queue and the scheduler loops of
@@ -12,6 +11,7 @@ import { NotificationLoops, NotificationSender } from './delivery.service';
  * are inserted the way producers insert them (one Email row, unrouted); time is driven by
  * moving next_retry_at into the past, never by sleeping.
  */
+
 describe('notification delivery', () => {
   const tag = randomBytes(4).toString('hex');
   const secret = `whsec-${randomBytes(24).toString('hex')}`;
@@ -20,8 +20,7 @@ describe('notification delivery', () => {
   const webhookPlan = new Map<string, (attempt: number) => Answer | undefined>();
   const webhookAttempts = new Map<string, number>();
   /** Messages the SMTP sink accepted: envelope recipients and the raw message. */
-  const mails: { to: string[]; raw: string }[] = [];
-  let smtp: SMTPServer;
+  let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
   let webhook: TestReceiver;
   let pagerduty: TestReceiver;
   let t: TestApp;
@@ -54,28 +53,9 @@ describe('notification delivery', () => {
       return { status: 202, body: { status: 'success', dedup_key: body.dedup_key } };
     });
     // Plain SMTP on loopback: STARTTLS itself is the email adapter's own test's business.
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onData(stream, session, cb) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          mails.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-          });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    smtp = await startSmtpSink();
     const env = {
-      CERTCTL_SMTP_HOST: '127.0.0.1',
-      CERTCTL_SMTP_PORT: String((smtp.server.address() as AddressInfo).port),
-      CERTCTL_SMTP_USE_TLS: 'false',
-      CERTCTL_SMTP_FROM_ADDRESS: 'certctl@example.com',
+      ...smtp.env,
       CERTCTL_SMTP_RECIPIENTS: 'pki-team@example.com,oncall@example.com',
       CERTCTL_WEBHOOK_URL: `${webhook.url}/hook`,
       CERTCTL_WEBHOOK_SECRET: secret,
@@ -97,7 +77,7 @@ describe('notification delivery', () => {
     // Receivers first: a hung exchange ends, so the workers can stop.
     await webhook?.stop();
     await pagerduty?.stop();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
     await second?.close();
     await t?.close();
   });
@@ -167,7 +147,7 @@ describe('notification delivery', () => {
       ['Email', 'sent'],
       ['webhook', 'sent'],
     ]);
-    const mail = mails.filter((m) =>
+    const mail = smtp.mails.filter((m) =>
       m.raw.includes('Subject: [certctl] Certificate retry.example.com needs attention'),
     );
     expect(mail.map((m) => m.to)).toEqual([['owner@example.com']]);
@@ -317,7 +297,7 @@ describe('notification delivery', () => {
     expect(hook).toMatchObject({ event: 'certificate_revoked', certificate: { common_name: 'revoke.example.com' } });
     // No owner: the producer's Email row goes to CERTCTL_SMTP_RECIPIENTS.
     await waitFor(cert, 'Email', (x) => x.status === 'sent');
-    expect(mails.filter((m) => m.raw.includes('revoke.example.com')).map((m) => m.to)).toEqual([
+    expect(smtp.mails.filter((m) => m.raw.includes('revoke.example.com')).map((m) => m.to)).toEqual([
       ['pki-team@example.com', 'oncall@example.com'],
     ]);
     expect((await rowsFor(cert)).map((r) => [r.channel, r.status])).toEqual([

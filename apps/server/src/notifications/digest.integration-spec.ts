@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import { DIGEST_LOOP, DigestLoop } from './digest.service';
+import { startSmtpSink } from './notification-testing';
 
 /** The decoded body of one MIME part of a raw message (nodemailer writes quoted-printable or base64). */
 function mimePart(raw: string, type: string): string {
@@ -34,12 +33,12 @@ const header = (raw: string, name: string) =>
  * way the inventory, jobs, approvals and delivery code write them; the loop is driven by
  * calling its tick with a later clock, never by waiting for the interval.
  */
+
 describe('digest', () => {
   const tag = randomBytes(4).toString('hex');
   const id = (name: string) => `${name}-dg-${tag}`;
   const evil = `<b onmouseover="x">evil-${tag}</b>`;
-  const mails: { to: string[]; raw: string }[] = [];
-  let smtp: SMTPServer;
+  let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
   let t: TestApp;
   let bare: TestApp | undefined;
   let operator: string;
@@ -49,28 +48,9 @@ describe('digest', () => {
   const DAY = 86_400_000;
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onData(stream, session, cb) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          mails.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-          });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    smtp = await startSmtpSink();
     t = await createTestApp({
-      CERTCTL_SMTP_HOST: '127.0.0.1',
-      CERTCTL_SMTP_PORT: String((smtp.server.address() as AddressInfo).port),
-      CERTCTL_SMTP_USE_TLS: 'false',
-      CERTCTL_SMTP_FROM_ADDRESS: 'certctl@example.com',
+      ...smtp.env,
       CERTCTL_DIGEST_ENABLED: 'true',
       CERTCTL_DIGEST_INTERVAL: '1h',
       CERTCTL_SCHEDULER_NOTIFICATION_PROCESS_INTERVAL: '1h',
@@ -115,12 +95,12 @@ describe('digest', () => {
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
     await bare?.close();
     await t?.close();
   });
 
-  // The app's renewal check also mails the owners (expiry warnings): pick the digests out.
+  // The app's renewal check also smtp.mails the owners (expiry warnings): pick the digests out.
   const isDigest = (m: { raw: string }) => header(m.raw, 'X-Certctl-Event') === 'digest';
   const preview = (query: string, auth = viewer) =>
     t.http.get(`/api/v1/digest/preview${query}`).set('Authorization', auth).buffer(true);
@@ -162,13 +142,13 @@ describe('digest', () => {
   });
 
   it('emails the digest to the owners of the listed certificates, HTML and text, and audits it', async () => {
-    const before = mails.length;
+    const before = smtp.mails.length;
     const res = await t.http.post('/api/v1/digest/send').set('Authorization', operator);
     expect(res.status).toBe(200);
     expect(res.body.recipients).toEqual(expect.arrayContaining([ownerA, ownerB]));
     expect(res.body.recipients).toEqual([...new Set(res.body.recipients as string[])]);
     expect(res.body.pending_approvals).toBeGreaterThanOrEqual(1);
-    const mail = await eventually(async () => mails.slice(before).find(isDigest));
+    const mail = await eventually(async () => smtp.mails.slice(before).find(isDigest));
     expect(mail.to).toEqual(res.body.recipients);
     expect(header(mail.raw, 'Subject')).toBe(`[certctl] ${res.body.subject as string}`);
     expect(header(mail.raw, 'X-Certctl-Event')).toBe('digest');
@@ -189,10 +169,10 @@ describe('digest', () => {
     const loop = t.app.get(DigestLoop);
     expect(t.app.get(LoopRegistry).get(DIGEST_LOOP)?.everyMs).toBe(3_600_000);
     expect(await loop.tick()).toBe('skipped-startup');
-    const before = mails.length;
+    const before = smtp.mails.length;
     const later = Date.now() + 2 * 3_600_000;
     expect(await loop.tick(later)).toBe('sent');
-    const mail = await eventually(async () => mails.slice(before).find(isDigest));
+    const mail = await eventually(async () => smtp.mails.slice(before).find(isDigest));
     expect(header(mail.raw, 'X-Certctl-Event')).toBe('digest');
     expect(await loop.tick(later + 60_000)).toBe('skipped-recent');
     expect(await loop.tick(later + 3_600_000)).toBe('sent');

@@ -1,19 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import { TestReceiver, type Received } from '../../../../libs/connectors/src/notifiers/testing/receiver';
 import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
+import { startSmtpSink } from './notification-testing';
 
 /**
  * A renewal policy's routing matrix, set through the renewal-policy API, decides where a
  * certificate's events go: real Postgres and Redis, local Slack and PagerDuty receivers and
  * an SMTP sink. Events are inserted the way the renewal check inserts them (one Email row).
  */
+
 describe('per-policy notification routing', () => {
   const tag = randomBytes(4).toString('hex');
   const routingKey = randomBytes(16).toString('hex');
-  const mails: { to: string[]; raw: string }[] = [];
-  let smtp: SMTPServer;
+  let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
   let slack: TestReceiver;
   let pagerduty: TestReceiver;
   let t: TestApp;
@@ -28,28 +27,9 @@ describe('per-policy notification routing', () => {
       if (r.path !== '/v2/enqueue' || body.routing_key !== routingKey) return { status: 400, body: 'bad request' };
       return { status: 202, body: { status: 'success', dedup_key: body.dedup_key } };
     });
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onData(stream, session, cb) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          mails.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-          });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    smtp = await startSmtpSink();
     t = await createTestApp({
-      CERTCTL_SMTP_HOST: '127.0.0.1',
-      CERTCTL_SMTP_PORT: String((smtp.server.address() as AddressInfo).port),
-      CERTCTL_SMTP_USE_TLS: 'false',
-      CERTCTL_SMTP_FROM_ADDRESS: 'certctl@example.com',
+      ...smtp.env,
       CERTCTL_SMTP_RECIPIENTS: 'pki-team@example.com',
       CERTCTL_SLACK_WEBHOOK_URL: `${slack.url}/services/T000/B000/XXXXXXXXXXXXXXXX`,
       CERTCTL_PAGERDUTY_ROUTING_KEY: routingKey,
@@ -62,7 +42,7 @@ describe('per-policy notification routing', () => {
   afterAll(async () => {
     await slack?.stop();
     await pagerduty?.stop();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
     await t?.close();
   });
 
@@ -143,10 +123,10 @@ describe('per-policy notification routing', () => {
     expect(pagerduty.received.filter((r) => mentions(r, critical.cn))).toHaveLength(1);
 
     expect((await allSent(warning.cert, 1)).map((r) => r.channel)).toEqual(['email']);
-    const mail = await eventually(async () => mails.find((m) => m.raw.includes(warning.cn)));
+    const mail = await eventually(async () => smtp.mails.find((m) => m.raw.includes(warning.cn)));
     expect(mail.to).toEqual(['pki-team@example.com']);
     expect(slack.received.filter((r) => mentions(r, warning.cn))).toEqual([]);
     expect(pagerduty.received.filter((r) => mentions(r, warning.cn))).toEqual([]);
-    expect(mails.filter((m) => m.raw.includes(critical.cn))).toEqual([]);
+    expect(smtp.mails.filter((m) => m.raw.includes(critical.cn))).toEqual([]);
   });
 });

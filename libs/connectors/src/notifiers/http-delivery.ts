@@ -1,5 +1,13 @@
 import { httpExchange, type HttpExchangeResult } from '../targets/http-exchange';
-import { NotifierError, type NotificationMessage, type NotifierType } from './notifier-port';
+import type { ConnectorCheck } from '../connector';
+import {
+  NotifierError,
+  testBySending,
+  type DeliveryResult,
+  type NotificationMessage,
+  type NotifierConnector,
+  type NotifierType,
+} from './notifier-port';
 
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 /** Provider answers are small JSON documents; anything bigger is not one of them. */
@@ -132,4 +140,31 @@ export function messageFacts(m: NotificationMessage): [string, string][] {
 /** Cuts a string to a provider's field limit. */
 export function clip(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/**
+ * A chat channel whose incoming-webhook URL is both the address and the credential, and
+ * whose message is one JSON POST (Slack, Teams): only the type and the payload differ.
+ */
+export class IncomingWebhookNotifier implements NotifierConnector {
+  constructor(
+    readonly type: NotifierType,
+    private readonly config: ChannelOptions & { webhook_url: string },
+    private readonly payload: (m: NotificationMessage) => Record<string, unknown>,
+  ) {}
+
+  async send(m: NotificationMessage): Promise<DeliveryResult> {
+    const res = await postJson({
+      channel: this.type,
+      url: new URL(this.config.webhook_url),
+      body: this.payload(m),
+      options: this.config,
+      secrets: urlSecrets(this.config.webhook_url),
+    });
+    return { channel: this.type, status: res.status, detail: `accepted with HTTP ${res.status}` };
+  }
+
+  test(): Promise<ConnectorCheck> {
+    return testBySending(this);
+  }
 }

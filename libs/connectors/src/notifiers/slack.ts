@@ -1,13 +1,6 @@
-import type { ConnectorCheck } from '../connector';
-import { clip, messageFacts, postJson, urlSecrets } from './http-delivery';
-import { slackNotifierConfig, type SlackNotifierConfig } from './notifier-configs';
-import {
-  NotifierType,
-  testBySending,
-  type DeliveryResult,
-  type NotificationMessage,
-  type NotifierConnector,
-} from './notifier-port';
+import { clip, IncomingWebhookNotifier, messageFacts } from './http-delivery';
+import { slackNotifierConfig } from './notifier-configs';
+import { NotifierType, type NotificationMessage } from './notifier-port';
 
 const SEVERITY_EMOJI = { info: ':information_source:', warning: ':warning:', critical: ':rotating_light:' } as const;
 
@@ -39,27 +32,9 @@ export function slackPayload(m: NotificationMessage): Record<string, unknown> {
   };
 }
 
-export class SlackNotifier implements NotifierConnector {
-  readonly type = NotifierType.Slack;
-  private readonly config: SlackNotifierConfig;
-
+/** Slack incoming webhook: the URL is the credential. */
+export class SlackNotifier extends IncomingWebhookNotifier {
   constructor(config: unknown) {
-    this.config = slackNotifierConfig.schema.parse(config);
-  }
-
-  async send(m: NotificationMessage): Promise<DeliveryResult> {
-    const res = await postJson({
-      channel: this.type,
-      url: new URL(this.config.webhook_url),
-      body: slackPayload(m),
-      options: this.config,
-      // The webhook URL is the credential.
-      secrets: urlSecrets(this.config.webhook_url),
-    });
-    return { channel: this.type, status: res.status, detail: `accepted with HTTP ${res.status}` };
-  }
-
-  test(): Promise<ConnectorCheck> {
-    return testBySending(this);
+    super(NotifierType.Slack, slackNotifierConfig.schema.parse(config), slackPayload);
   }
 }

@@ -1,13 +1,6 @@
-import type { ConnectorCheck } from '../connector';
-import { clip, messageFacts, postJson, urlSecrets } from './http-delivery';
-import { teamsNotifierConfig, type TeamsNotifierConfig } from './notifier-configs';
-import {
-  NotifierType,
-  testBySending,
-  type DeliveryResult,
-  type NotificationMessage,
-  type NotifierConnector,
-} from './notifier-port';
+import { clip, IncomingWebhookNotifier, messageFacts } from './http-delivery';
+import { teamsNotifierConfig } from './notifier-configs';
+import { NotifierType, type NotificationMessage } from './notifier-port';
 
 const SEVERITY_COLOR = { info: 'Accent', warning: 'Warning', critical: 'Attention' } as const;
 
@@ -45,26 +38,9 @@ export function teamsPayload(m: NotificationMessage): Record<string, unknown> {
   };
 }
 
-export class TeamsNotifier implements NotifierConnector {
-  readonly type = NotifierType.Teams;
-  private readonly config: TeamsNotifierConfig;
-
+/** Teams workflow webhook: the URL is the credential. */
+export class TeamsNotifier extends IncomingWebhookNotifier {
   constructor(config: unknown) {
-    this.config = teamsNotifierConfig.schema.parse(config);
-  }
-
-  async send(m: NotificationMessage): Promise<DeliveryResult> {
-    const res = await postJson({
-      channel: this.type,
-      url: new URL(this.config.webhook_url),
-      body: teamsPayload(m),
-      options: this.config,
-      secrets: urlSecrets(this.config.webhook_url),
-    });
-    return { channel: this.type, status: res.status, detail: `accepted with HTTP ${res.status}` };
-  }
-
-  test(): Promise<ConnectorCheck> {
-    return testBySending(this);
+    super(NotifierType.Teams, teamsNotifierConfig.schema.parse(config), teamsPayload);
   }
 }
