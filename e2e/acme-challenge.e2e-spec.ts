@@ -1,7 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { apiCall } from './support/https';
+import { createIssuerAndProfile } from './support/https';
 import { cleanupAll, startIssuingServer, tempDir, type ServerProcess } from './support/server-process';
 import { freePort, runCommand, tail } from './support/util';
 
@@ -32,24 +32,13 @@ beforeAll(async () => {
   });
   srv = started.srv;
   const admin = started.admin;
-  await apiCall(started.api, admin, 'POST', '/api/v1/issuers', { id: issuerId, name: issuerId, type: 'LocalCA' }, 201);
-  await apiCall(
-    started.api,
-    admin,
-    'POST',
-    '/api/v1/profiles',
-    {
-      id: profileId,
-      name: profileId,
-      allowed_key_algorithms: [
-        { algorithm: 'ECDSA', min_size: 256 },
-        { algorithm: 'RSA', min_size: 2048 },
-      ],
-      max_ttl_seconds: 7 * 86_400,
-      san_rules: { permitted_dns_patterns: ['*.ch.test'] },
-    },
-    201,
-  );
+  await createIssuerAndProfile(started.api, admin, { issuer: issuerId, profile: profileId }, profileId, {
+    allowed_key_algorithms: [
+      { algorithm: 'ECDSA', min_size: 256 },
+      { algorithm: 'RSA', min_size: 2048 },
+    ],
+    san_rules: { permitted_dns_patterns: ['*.ch.test'] },
+  });
   dir = await tempDir('certctl-e2e-acme-challenge-');
 }, 60_000);
 

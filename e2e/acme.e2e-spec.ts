@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { apiCall, type HttpsClient } from './support/https';
+import { apiCall, createIssuerAndProfile, type HttpsClient } from './support/https';
 import { openssl } from './support/openssl';
 import { cleanupAll, startIssuingServer, tempDir, type ServerProcess } from './support/server-process';
 import { pollUntil, runCommand, tail, type CommandResult } from './support/util';
@@ -39,24 +39,13 @@ async function startAcme(label: string, env: Record<string, string> = {}): Promi
     ...env,
   });
   const admin = s.adminKey as string;
-  await apiCall(api, admin, 'POST', '/api/v1/issuers', { id: issuerId, name: issuerId, type: 'LocalCA' }, 201);
-  await apiCall(
-    api,
-    admin,
-    'POST',
-    '/api/v1/profiles',
-    {
-      id: profileId,
-      name: profileId,
-      allowed_key_algorithms: [
-        { algorithm: 'ECDSA', min_size: 256 },
-        { algorithm: 'RSA', min_size: 2048 },
-      ],
-      max_ttl_seconds: 7 * 86_400,
-      san_rules: { permitted_dns_patterns: ['*.acme.test', 'acme.test'] },
-    },
-    201,
-  );
+  await createIssuerAndProfile(api, admin, { issuer: issuerId, profile: profileId }, profileId, {
+    allowed_key_algorithms: [
+      { algorithm: 'ECDSA', min_size: 256 },
+      { algorithm: 'RSA', min_size: 2048 },
+    ],
+    san_rules: { permitted_dns_patterns: ['*.acme.test', 'acme.test'] },
+  });
   return { srv: s, api, dir: await tempDir(`certctl-e2e-${label}-`), directoryUrl: `${s.baseUrl}/acme/directory` };
 }
 

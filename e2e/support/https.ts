@@ -155,6 +155,8 @@ export async function createIssuerAndProfile(
   bearer: string,
   ids: { issuer: string; profile: string },
   name: string,
+  /** Profile fields beyond the ECDSA P-256, 7-day default (key algorithms, SAN rules, ...). */
+  profile: Record<string, unknown> = {},
 ): Promise<void> {
   await apiCall(api, bearer, 'POST', '/api/v1/issuers', { id: ids.issuer, name, type: 'LocalCA' }, 201);
   await apiCall(
@@ -167,6 +169,7 @@ export async function createIssuerAndProfile(
       name,
       allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
       max_ttl_seconds: 7 * 86_400,
+      ...profile,
     },
     201,
   );
