@@ -154,6 +154,32 @@ describe('notification delivery', () => {
     expect(pagerduty.received.filter((r) => JSON.stringify(r.json).includes(cert))).toHaveLength(0);
   });
 
+  it("emails the certificate's team when the certificate has no owner address", async () => {
+    const team = `team-dlv-${tag}`;
+    await t.ds.query(`INSERT INTO teams (id, name) VALUES ($1, $1)`, [team]);
+    for (const [id, email] of [
+      [`own-a-${tag}`, `alice-${tag}@example.com`],
+      [`own-b-${tag}`, `bob-${tag}@example.com`],
+      [`own-c-${tag}`, ''],
+    ]) {
+      await t.ds.query(`INSERT INTO owners (id, name, email, team_id) VALUES ($1, $1, $2, $3)`, [id, email, team]);
+    }
+    const cert = `mc-dlv-team-${tag}`;
+    await t.ds.query(`INSERT INTO managed_certificates (id, name, common_name, team_id) VALUES ($1, $1, $2, $3)`, [
+      cert,
+      'team.example.com',
+      team,
+    ]);
+    await t.ds.query(
+      `INSERT INTO notification_events (id, type, certificate_id, channel, recipient, message, severity, status, dedup_key)
+       VALUES ($1, 'ExpirationWarning', $2, 'Email', '', 'Certificate team.example.com expires soon', 'warning', 'pending', $1)`,
+      [`notif-dlv-team-${tag}`, cert],
+    );
+    await waitFor(cert, 'Email', (x) => x.status === 'sent');
+    const mail = smtp.mails.filter((m) => m.raw.includes('Certificate team.example.com expires soon'));
+    expect(mail.map((m) => m.to)).toEqual([[`alice-${tag}@example.com`, `bob-${tag}@example.com`]]);
+  });
+
   it('goes dead after 5 failed attempts, counts in the dead-letter metrics, and is sent after a requeue', async () => {
     const { cert } = await produce('dead', 'ExpirationWarning', 'warning');
     let healthy = false;

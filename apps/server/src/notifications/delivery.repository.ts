@@ -134,7 +134,14 @@ export class DeliveryRepository {
             WHERE n.id = $1 AND ${DUE}
             RETURNING n.id, n.type, n.channel, n.recipient, n.message, n.severity, n.retry_count,
                       n.certificate_id, n.created_at)
-         SELECT c.*, mc.common_name, mc.expires_at
+         SELECT c.id, c.type, c.channel, c.message, c.severity, c.retry_count, c.certificate_id, c.created_at,
+                -- An email without a recipient (no owner address) goes to the certificate's team:
+                -- the addresses of its owners; failing that, the channel's default list.
+                CASE WHEN c.recipient <> '' OR lower(c.channel) <> 'email' OR mc.team_id IS NULL THEN c.recipient
+                     ELSE COALESCE((SELECT string_agg(DISTINCT o.email, ',' ORDER BY o.email) FROM owners o
+                                     WHERE o.team_id = mc.team_id AND o.email <> ''), '')
+                END AS recipient,
+                mc.common_name, mc.expires_at
            FROM claimed c LEFT JOIN managed_certificates mc ON mc.id = c.certificate_id`,
         [id, leaseMs],
       ),
