@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { verifyWebhookSignature } from '@certctl/connectors';
 import { TestReceiver, type Answer, type Received } from '../../../../libs/connectors/src/notifiers/testing/receiver';
-import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
+import {
+  createPrivateDatabase,
+  createTestApp,
+  eventually,
+  type PrivateDatabase,
+  type TestApp,
+} from '../../../../test/integration/test-app';
 import { NotificationLoops, NotificationSender } from './delivery.service';
 import { startSmtpSink } from './notification-testing';
 
@@ -23,6 +29,7 @@ describe('notification delivery', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
   let webhook: TestReceiver;
   let pagerduty: TestReceiver;
+  let db: PrivateDatabase;
   let t: TestApp;
   let second: TestApp | undefined;
   let operator: string;
@@ -54,7 +61,9 @@ describe('notification delivery', () => {
     });
     // Plain SMTP on loopback: STARTTLS itself is the email adapter's own test's business.
     smtp = await startSmtpSink();
+    db = await createPrivateDatabase('delivery');
     const env = {
+      ...db.env,
       ...smtp.env,
       CERTCTL_SMTP_RECIPIENTS: 'pki-team@example.com,oncall@example.com',
       CERTCTL_WEBHOOK_URL: `${webhook.url}/hook`,
@@ -80,6 +89,7 @@ describe('notification delivery', () => {
     await smtp?.close();
     await second?.close();
     await t?.close();
+    await db?.drop();
   });
 
   /** A certificate and one event about it, inserted as the renewal check and revocation do. */

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
+import {
+  createPrivateDatabase,
+  createTestApp,
+  eventually,
+  type PrivateDatabase,
+  type TestApp,
+} from '../../../../test/integration/test-app';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import { DIGEST_LOOP, DigestLoop } from './digest.service';
 import { startSmtpSink } from './notification-testing';
@@ -39,6 +45,7 @@ describe('digest', () => {
   const id = (name: string) => `${name}-dg-${tag}`;
   const evil = `<b onmouseover="x">evil-${tag}</b>`;
   let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
+  let db: PrivateDatabase;
   let t: TestApp;
   let bare: TestApp | undefined;
   let operator: string;
@@ -49,7 +56,9 @@ describe('digest', () => {
 
   beforeAll(async () => {
     smtp = await startSmtpSink();
+    db = await createPrivateDatabase('digest');
     t = await createTestApp({
+      ...db.env,
       ...smtp.env,
       CERTCTL_DIGEST_ENABLED: 'true',
       CERTCTL_DIGEST_INTERVAL: '1h',
@@ -98,6 +107,7 @@ describe('digest', () => {
     await smtp?.close();
     await bare?.close();
     await t?.close();
+    await db?.drop();
   });
 
   // The app's renewal check also smtp.mails the owners (expiry warnings): pick the digests out.
@@ -184,7 +194,7 @@ describe('digest', () => {
   });
 
   it('answers 409 naming the missing setting when email is not configured, and has no loop unless enabled', async () => {
-    bare = await createTestApp({ CERTCTL_SCHEDULER_NOTIFICATION_PROCESS_INTERVAL: '1h' });
+    bare = await createTestApp({ ...db.env, CERTCTL_SCHEDULER_NOTIFICATION_PROCESS_INTERVAL: '1h' });
     const key = `Bearer ${(await bare.mintKey(['operator'])).key}`;
     const res = await bare.http.post('/api/v1/digest/send').set('Authorization', key);
     expect(res.status).toBe(409);

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { TestReceiver, type Received } from '../../../../libs/connectors/src/notifiers/testing/receiver';
-import { createTestApp, eventually, type TestApp } from '../../../../test/integration/test-app';
+import {
+  createPrivateDatabase,
+  createTestApp,
+  eventually,
+  type PrivateDatabase,
+  type TestApp,
+} from '../../../../test/integration/test-app';
 import { startSmtpSink } from './notification-testing';
 
 /**
@@ -15,6 +21,7 @@ describe('per-policy notification routing', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
   let slack: TestReceiver;
   let pagerduty: TestReceiver;
+  let db: PrivateDatabase;
   let t: TestApp;
   let operator: string;
 
@@ -28,7 +35,9 @@ describe('per-policy notification routing', () => {
       return { status: 202, body: { status: 'success', dedup_key: body.dedup_key } };
     });
     smtp = await startSmtpSink();
+    db = await createPrivateDatabase('routing_matrix');
     t = await createTestApp({
+      ...db.env,
       ...smtp.env,
       CERTCTL_SMTP_RECIPIENTS: 'pki-team@example.com',
       CERTCTL_SLACK_WEBHOOK_URL: `${slack.url}/services/T000/B000/XXXXXXXXXXXXXXXX`,
@@ -44,6 +53,7 @@ describe('per-policy notification routing', () => {
     await pagerduty?.stop();
     await smtp?.close();
     await t?.close();
+    await db?.drop();
   });
 
   const createPolicy = (body: Record<string, unknown>) =>
