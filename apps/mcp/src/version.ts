@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * The root package's version: the MCP app ships in the root package (its `bin`), so walk up from
+ * this file (src under jest, dist/apps/mcp/apps/mcp/src when built) to the package.json named certctl.
+ */
+function readVersion(): string {
+  for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'certctl' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: keep walking up
+    }
+  }
+  return '0.0.0-unknown';
+}
+
+export const MCP_VERSION = readVersion();
