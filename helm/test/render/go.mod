@@ -1,0 +1,3 @@
+module certctl-render
+
+go 1.19
