@@ -1,21 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { createCertctlClient, isApiError, unwrap, type CertctlClient } from '@certctl/api-client';
+import { createCertctlClient, unwrap, type CertctlClient } from '@certctl/api-client';
 import { importPemFiles } from './import';
-import { FORMATS, renderJson, renderRecord, renderTable, type Format } from './output';
+import { estCommand } from './est-command';
+import { describeError, FORMATS, print, type GlobalOptions, type Result } from './output';
 import { CLI_VERSION } from './version';
-
-interface GlobalOptions {
-  server?: string;
-  apiKey?: string;
-  caBundle?: string;
-  format: Format;
-}
-
-/** What a command hands back to be printed: rows with table columns, or one record. */
-type Result =
-  { rows: Record<string, unknown>[]; columns: string[]; json?: unknown } | { record: object; json?: unknown };
 
 const CERT_COLUMNS = ['id', 'name', 'common_name', 'status', 'environment', 'expires_at'];
 const AGENT_COLUMNS = ['id', 'name', 'hostname', 'status', 'version', 'last_heartbeat_at'];
@@ -39,22 +29,6 @@ function client(g: GlobalOptions): CertctlClient {
     caBundlePem,
     userAgent: `certctl-cli/${CLI_VERSION}`,
   });
-}
-
-function print(g: GlobalOptions, r: Result): void {
-  if (g.format === 'json') process.stdout.write(renderJson(r.json ?? ('record' in r ? r.record : r.rows)));
-  else if ('record' in r) process.stdout.write(renderRecord(r.record as Record<string, unknown>));
-  else process.stdout.write(renderTable(r.rows, r.columns));
-}
-
-/** The server's message (with status and request id) or the transport's, for stderr. */
-function describeError(e: unknown): string {
-  if (isApiError(e)) {
-    const id = e.request_id ? ` (request ${e.request_id})` : '';
-    return `error: ${e.status} ${e.error}: ${e.message}${id}`;
-  }
-  const err = e as Error & { cause?: { message?: string } };
-  return `error: ${err.message}${err.cause?.message ? ` (${err.cause.message})` : ''}`;
 }
 
 /**
@@ -338,6 +312,8 @@ export function buildProgram(): Command {
         return undefined;
       }),
     );
+
+  program.addCommand(estCommand());
 
   program
     .command('status')

@@ -1,5 +1,19 @@
+import { isApiError } from '@certctl/api-client';
+
 /** How results are printed: `table` for people, `json` for scripts (always the API's own JSON). */
 export type Format = 'table' | 'json';
+
+/** The options every subcommand inherits from the program. */
+export interface GlobalOptions {
+  server?: string;
+  apiKey?: string;
+  caBundle?: string;
+  format: Format;
+}
+
+/** What a command hands back to be printed: rows with table columns, or one record. */
+export type Result =
+  { rows: Record<string, unknown>[]; columns: string[]; json?: unknown } | { record: object; json?: unknown };
 
 export const FORMATS: readonly Format[] = ['table', 'json'];
 
@@ -34,4 +48,20 @@ export function renderRecord(obj: Record<string, unknown>): string {
 
 export function renderJson(v: unknown): string {
   return JSON.stringify(v, null, 2) + '\n';
+}
+
+export function print(g: GlobalOptions, r: Result): void {
+  if (g.format === 'json') process.stdout.write(renderJson(r.json ?? ('record' in r ? r.record : r.rows)));
+  else if ('record' in r) process.stdout.write(renderRecord(r.record as Record<string, unknown>));
+  else process.stdout.write(renderTable(r.rows, r.columns));
+}
+
+/** The server's message (with status and request id) or the transport's, for stderr. */
+export function describeError(e: unknown): string {
+  if (isApiError(e)) {
+    const id = e.request_id ? ` (request ${e.request_id})` : '';
+    return `error: ${e.status} ${e.error}: ${e.message}${id}`;
+  }
+  const err = e as Error & { cause?: { message?: string } };
+  return `error: ${err.message}${err.cause?.message ? ` (${err.cause.message})` : ''}`;
 }
