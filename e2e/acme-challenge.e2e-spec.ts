@@ -9,25 +9,29 @@ import { freePort, runCommand, tail } from './support/util';
  * ACME in `challenge` mode against the built server: lego (--http, its own standalone
  * listener) and certbot (--standalone) answer real http-01 challenges on a loopback port,
  * which the server's validator reaches through CERTCTL_ACME_HTTP01_PORT with the names
- * mapped to 127.0.0.1 by CERTCTL_ACME_RESOLVE. No traffic leaves loopback.
+ * mapped to 127.0.0.1 by CERTCTL_ACME_RESOLVE; lego --tls answers tls-alpn-01 (RFC 8737)
+ * on the port of CERTCTL_ACME_TLSALPN01_PORT. No traffic leaves loopback.
  */
 const tag = randomBytes(3).toString('hex');
 const issuerId = `iss-e2e-acmech-${tag}`;
 const profileId = `prof-e2e-acmech-${tag}`;
-const names = ['lego.ch.test', 'lego2.ch.test', 'certbot.ch.test'];
+const names = ['lego.ch.test', 'lego2.ch.test', 'certbot.ch.test', 'legotls.ch.test'];
 
 let srv: ServerProcess;
 let dir: string;
 let http01Port: number;
+let tlsAlpn01Port: number;
 
 beforeAll(async () => {
   http01Port = await freePort();
+  tlsAlpn01Port = await freePort();
   const started = await startIssuingServer('acme-challenge', {
     CERTCTL_ACME_ENABLED: 'true',
     CERTCTL_ACME_ISSUER_ID: issuerId,
     CERTCTL_ACME_PROFILE_ID: profileId,
     CERTCTL_ACME_AUTH_MODE: 'challenge',
     CERTCTL_ACME_HTTP01_PORT: String(http01Port),
+    CERTCTL_ACME_TLSALPN01_PORT: String(tlsAlpn01Port),
     CERTCTL_ACME_RESOLVE: names.map((n) => `${n}=127.0.0.1`).join(','),
   });
   srv = started.srv;
@@ -70,6 +74,20 @@ it('lego answers http-01 on its own listener and gets a certificate for two name
   );
   const pem = await readFile(join(dir, 'lego', 'certificates', 'lego.ch.test.crt'), 'utf8');
   expect(sansOf(pem)).toBe('DNS:lego.ch.test, DNS:lego2.ch.test');
+}, 180_000);
+
+it('lego --tls answers tls-alpn-01 on its own TLS listener and gets a certificate', async () => {
+  await mustRun(
+    'lego',
+    [
+      '--server', `${srv.baseUrl}/acme/directory`, '--accept-tos', '--email', 'ops@ch.test',
+      '--path', join(dir, 'lego-tls'), '--tls', '--tls.port', `127.0.0.1:${tlsAlpn01Port}`,
+      '--key-type', 'ec256', '-d', 'legotls.ch.test', 'run',
+    ], // prettier-ignore
+    { LEGO_CA_CERTIFICATES: srv.caFile as string },
+  );
+  const pem = await readFile(join(dir, 'lego-tls', 'certificates', 'legotls.ch.test.crt'), 'utf8');
+  expect(sansOf(pem)).toBe('DNS:legotls.ch.test');
 }, 180_000);
 
 it('certbot --standalone answers http-01 and gets a certificate', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { acmeJson, acmeKey, AcmeTestClient, type AcmeSend } from './support/acme-jws';
 import { apiCall, createIssuerAndProfile, type HttpsClient } from './support/https';
 import { openssl } from './support/openssl';
 import { cleanupAll, startIssuingServer, tempDir, type ServerProcess } from './support/server-process';
@@ -279,6 +280,110 @@ it('lego registers, issues ECDSA and RSA certificates for several names, and rev
   await lego('lego-ec', ['-d', 'lego.acme.test', 'revoke']);
   expect(await ocspStatus(revokedCopy)).toBe('revoked');
   expect(await ocspStatus(rsaFile)).toBe('good');
+});
+
+/**
+ * An AcmeSend over curl: the HTTP exchanges of the ARI test go through curl, as TESTING.md
+ * asks (no Debian ACME client implements RFC 9773); the JWS bodies are signed with jose.
+ */
+function curlSend(a: AcmeServer): AcmeSend {
+  let n = 0;
+  return async (method, path, body, contentType) => {
+    const headersFile = join(a.dir, `curl-${++n}.headers`);
+    const args = ['-sS', '--cacert', a.srv.caFile as string, '-D', headersFile, '-o', '-'];
+    if (method === 'HEAD') args.push('-I');
+    else args.push('-X', method);
+    if (contentType) args.push('-H', `Content-Type: ${contentType}`);
+    if (body !== undefined) args.push('--data-binary', '@-');
+    const r = await runCommand('curl', [...args, `${a.srv.baseUrl}${path}`], { input: body ?? '' });
+    expect(r.stderr).toBe('');
+    const raw = (await readFile(headersFile, 'utf8')).split(/\r?\n/);
+    const status = Number(/^HTTP\/[\d.]+ (\d+)/.exec(raw[0])?.[1]);
+    const headers: Record<string, string> = {};
+    for (const line of raw.slice(1)) {
+      const i = line.indexOf(':');
+      if (i <= 0) continue;
+      const name = line.slice(0, i).toLowerCase();
+      const value = line.slice(i + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    return { status, headers, text: method === 'HEAD' ? '' : r.stdout };
+  };
+}
+
+/** RFC 9773 certificate id from openssl's view of the leaf: base64url(AKI keyid).base64url(serial DER bytes). */
+async function ariCertId(file: string): Promise<string> {
+  const aki = (await openssl(['x509', '-in', file, '-noout', '-ext', 'authorityKeyIdentifier'])).stdout;
+  const keyId = /((?:[0-9A-F]{2}:)+[0-9A-F]{2})/i.exec(aki)?.[1]?.replace(/:/g, '') ?? '';
+  expect(keyId).not.toBe('');
+  let serial = (await openssl(['x509', '-in', file, '-noout', '-serial'])).stdout.trim().replace(/^serial=/, '');
+  if (serial.length % 2) serial = `0${serial}`;
+  // The DER INTEGER's content octets: a leading 00 keeps a high first bit positive.
+  if (parseInt(serial.slice(0, 2), 16) >= 0x80) serial = `00${serial}`;
+  const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
+  return `${b64u(keyId)}.${b64u(serial)}`;
+}
+
+it('ARI with curl: renewalInfo for a certificate id computed by openssl, then newOrder replaces it', async () => {
+  const c = new AcmeTestClient(curlSend(main), srv.baseUrl, await acmeKey('ES256'));
+  expect((await c.loadDirectory()).status).toBe(200);
+  expect(c.directory.renewalInfo).toBe(`${srv.baseUrl}/acme/renewal-info`);
+  expect((await c.register({ termsOfServiceAgreed: true, contact: ['mailto:ops@acme.test'] })).status).toBe(201);
+
+  /** newOrder (with `extra` fields), finalize with an openssl CSR, download: the leaf file and the order. */
+  const issue = async (name: string, label: string, extra: Record<string, unknown> = {}) => {
+    const created = await c.post(c.directory.newOrder, { identifiers: [{ type: 'dns', value: name }], ...extra });
+    expect(created.status).toBe(201);
+    const order = acmeJson(created);
+    const der = join(dir, `${label}.csr.der`);
+    await openssl([
+      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', join(dir, `${label}.key`), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`,
+      '-outform', 'DER', '-out', der,
+    ]); // prettier-ignore
+    const fin = await c.post(order.finalize as string, { csr: (await readFile(der)).toString('base64url') });
+    expect(fin.status).toBe(200);
+    expect(acmeJson(fin).status).toBe('valid');
+    const cert = await c.post(acmeJson(fin).certificate as string, '');
+    expect(cert.headers['content-type']).toContain('application/pem-certificate-chain');
+    // The leaf is signed by the root directly: the default chain is leaf + root, the alternate the leaf alone.
+    expect(cert.headers.link).toContain(`<${acmeJson(fin).certificate as string}/1>;rel="alternate"`);
+    const file = join(dir, `${label}.pem`);
+    await writeFile(file, cert.text);
+    return { file, order };
+  };
+
+  const first = await issue('ari.acme.test', 'ari-first');
+  const certId = await ariCertId(first.file);
+  const info = await runCommand('curl', [
+    '-sS', '-D', '-', '--cacert', srv.caFile as string, `${c.directory.renewalInfo}/${certId}`,
+  ]); // prettier-ignore
+  expect(info.stdout).toMatch(/^HTTP\/[\d.]+ 200/);
+  expect(info.stdout).toMatch(/^retry-after: 21600\r?$/im);
+  const window = (
+    JSON.parse(info.stdout.slice(info.stdout.indexOf('{'))) as {
+      suggestedWindow: { start: string; end: string };
+    }
+  ).suggestedWindow;
+  const notAfter = new Date(
+    (await openssl(['x509', '-in', first.file, '-noout', '-enddate'])).stdout.trim().replace(/^notAfter=/, ''),
+  ).getTime();
+  const start = Date.parse(window.start);
+  const end = Date.parse(window.end);
+  expect(start).toBeLessThan(end);
+  expect(end).toBeLessThanOrEqual(notAfter);
+  expect(start).toBeGreaterThan(Date.now() - 60_000);
+
+  // The renewal names the certificate it replaces; the order says so, and issues.
+  const renewed = await issue('ari.acme.test', 'ari-renewed', { replaces: certId });
+  expect(renewed.order.replaces).toBe(certId);
+  expect(await readFile(renewed.file, 'utf8')).not.toBe(await readFile(first.file, 'utf8'));
+  // A certificate is replaced once.
+  const again = await c.post(c.directory.newOrder, {
+    identifiers: [{ type: 'dns', value: 'ari.acme.test' }],
+    replaces: certId,
+  });
+  expect([again.status, acmeJson(again).type]).toEqual([409, 'urn:ietf:params:acme:error:alreadyReplaced']);
 });
 
 describe('with External Account Binding required', () => {

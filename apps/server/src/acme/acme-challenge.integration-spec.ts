@@ -155,6 +155,7 @@ describe('ACME server (challenge mode)', () => {
     expect((authz.challenges as { type: string; status: string }[]).map((x) => [x.type, x.status])).toEqual([
       ['http-01', 'pending'],
       ['dns-01', 'pending'],
+      ['tls-alpn-01', 'pending'],
     ]);
     // Not ready: finalize is refused while the authorization is pending.
     const early = await c.post(o.finalize as string, { csr: 'AA' });
@@ -236,6 +237,65 @@ describe('ACME server (challenge mode)', () => {
         detail: expect.stringContaining('_acme-challenge.nodns.acme.example'),
       },
     });
+  });
+
+  it('the acme-gc loop re-queues a challenge left processing when its validation job was lost', async () => {
+    const c = await account();
+    const { authzUrl, authz } = await order(c, 'www.acme.example');
+    const ch = challengeOf(authz, 'http-01');
+    const path = `/.well-known/acme-challenge/${ch.token}`;
+    served.set(path, await keyAuthorization(c, ch.token));
+    // As if the challenge had been answered and its BullMQ job then vanished with Redis:
+    // processing in Postgres, nothing queued.
+    const authzId = authzUrl.split('/').pop() as string;
+    await t.ds.query(
+      `UPDATE acme_authorizations SET challenges = (
+         SELECT jsonb_agg(CASE WHEN ch->>'type' = 'http-01'
+           THEN ch || jsonb_build_object('status', 'processing', 'processing_since', (now() - interval '1 hour')::text)
+           ELSE ch END) FROM jsonb_array_elements(challenges) ch)
+        WHERE id = $1`,
+      [authzId],
+    );
+    expect(challengeOf(acmeJson(await c.post(authzUrl, '')), 'http-01').status).toBe('processing');
+    const loop = t.app.get(LoopRegistry).get(LoopName.AcmeGc);
+    await loop?.run();
+    const done = await settled(c, authzUrl);
+    expect(done.status).toBe('valid');
+    expect(fetched.get(path)).toBe(1);
+    // A challenge processing for a short while (its job may still be running) is left alone.
+    const recent = await order(c, 'bad.acme.example');
+    const rc = challengeOf(recent.authz, 'http-01');
+    await t.ds.query(
+      `UPDATE acme_authorizations SET challenges = (
+         SELECT jsonb_agg(CASE WHEN ch->>'type' = 'http-01'
+           THEN ch || jsonb_build_object('status', 'processing', 'processing_since', now()::text)
+           ELSE ch END) FROM jsonb_array_elements(challenges) ch)
+        WHERE id = $1`,
+      [recent.authzUrl.split('/').pop()],
+    );
+    await loop?.run();
+    expect(fetched.get(`/.well-known/acme-challenge/${rc.token}`)).toBeUndefined();
+    expect(challengeOf(acmeJson(await c.post(recent.authzUrl, '')), 'http-01').status).toBe('processing');
+  });
+
+  it('counts challenges, orders and ACME issuances on /metrics', async () => {
+    const key = `Bearer ${(await t.mintKey(['admin'])).key}`;
+    const res = await t.http.get('/api/v1/metrics/prometheus').set('Authorization', key);
+    expect(res.status).toBe(200);
+    const value = (line: string): number => {
+      const m = new RegExp(`^${line.replace(/[{}"]/g, (x) => `\\${x}`)} (\\d+)$`, 'm').exec(res.text);
+      return m ? Number(m[1]) : 0;
+    };
+    // Earlier tests in this file: a valid http-01 and dns-01, an invalid http-01 and dns-01,
+    // and one issuance through finalize.
+    expect(value('certctl_acme_challenges_total{type="http-01",result="valid"}')).toBeGreaterThanOrEqual(1);
+    expect(value('certctl_acme_challenges_total{type="http-01",result="invalid"}')).toBeGreaterThanOrEqual(1);
+    expect(value('certctl_acme_challenges_total{type="dns-01",result="invalid"}')).toBeGreaterThanOrEqual(1);
+    expect(value('certctl_acme_orders_total{event="created"}')).toBeGreaterThanOrEqual(5);
+    expect(value('certctl_acme_orders_total{event="invalid"}')).toBeGreaterThanOrEqual(2);
+    expect(value('certctl_acme_orders_total{event="valid"}')).toBeGreaterThanOrEqual(1);
+    expect(value('certctl_acme_accounts_total{event="created"}')).toBeGreaterThanOrEqual(4);
+    expect(value(`certctl_enrollments_total{protocol="ACME",label="${profile}",outcome="issued"}`)).toBe(1);
   });
 
   it('the acme-gc loop expires stale orders and authorizations and deletes old failed orders', async () => {

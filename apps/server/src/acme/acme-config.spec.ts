@@ -14,7 +14,14 @@ describe('ACME configuration', () => {
       eabRequired: false,
       allowWildcards: true,
       orderLifetimeMs: 86_400_000,
-      validation: { http01Port: 80, resolve: {}, dnsResolver: undefined, timeoutMs: 5_000, attempts: 3 },
+      validation: {
+        http01Port: 80,
+        tlsAlpn01Port: 443,
+        resolve: {},
+        dnsResolver: undefined,
+        timeoutMs: 5_000,
+        attempts: 3,
+      },
       rateLimits: { ordersPerHour: 300, pendingOrders: 300, keyChangesPerHour: 10 },
     });
   });
@@ -33,6 +40,7 @@ describe('ACME configuration', () => {
       CERTCTL_ACME_ORDER_LIFETIME: '8h',
       CERTCTL_ACME_AUTH_MODE: 'Challenge',
       CERTCTL_ACME_HTTP01_PORT: '5002',
+      CERTCTL_ACME_TLSALPN01_PORT: '5001',
       CERTCTL_ACME_RESOLVE: 'A.example=127.0.0.1, b.example=::1',
       CERTCTL_ACME_DNS_RESOLVER: '127.0.0.1:8053',
       CERTCTL_ACME_VALIDATION_TIMEOUT_MS: '2000',
@@ -54,6 +62,7 @@ describe('ACME configuration', () => {
       orderLifetimeMs: 8 * 3_600_000,
       validation: {
         http01Port: 5002,
+        tlsAlpn01Port: 5001,
         resolve: { 'a.example': '127.0.0.1', 'b.example': '::1' },
         dnsResolver: { host: '127.0.0.1', port: 8053 },
         timeoutMs: 2_000,

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
  * issuer and profile; `/acme/profile/{id}/...` through any existing certificate profile
  * (same issuer). Two modes: `trust_authenticated` (an authenticated account's
  * authorizations are valid at once, for internal PKI where the account key is the
- * credential) and `challenge` (http-01 / dns-01 validation as RFC 8555 section 8 describes).
+ * credential) and `challenge` (http-01 / dns-01 validation as RFC 8555 section 8 describes, tls-alpn-01 as RFC 8737).
  */
 
 export type AcmeAuthMode = 'trust_authenticated' | 'challenge';
@@ -34,6 +34,8 @@ export interface AcmeConfig {
 export interface AcmeValidationConfig {
   /** TCP port http-01 connects to (80 in RFC 8555; another port for labs and tests). */
   http01Port: number;
+  /** TCP port tls-alpn-01 connects to (443 in RFC 8737; another port for labs and tests). */
+  tlsAlpn01Port: number;
   /** Static name -> address overrides used before DNS (CERTCTL_ACME_RESOLVE). */
   resolve: Record<string, string>;
   /** host:port of the DNS server asked for dns-01 TXT records; unset: the system resolver. */
@@ -157,6 +159,7 @@ function readValidation(env: Env, problems: string[]): AcmeValidationConfig {
   }
   return {
     http01Port: int(env, problems, 'CERTCTL_ACME_HTTP01_PORT', 80, 1, 65_535),
+    tlsAlpn01Port: int(env, problems, 'CERTCTL_ACME_TLSALPN01_PORT', 443, 1, 65_535),
     resolve,
     dnsResolver: dnsResolver && isIP(dnsResolver.host) ? dnsResolver : undefined,
     timeoutMs: int(env, problems, 'CERTCTL_ACME_VALIDATION_TIMEOUT_MS', 5_000, 100, 60_000),

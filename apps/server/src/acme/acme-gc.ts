@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { LoopName } from '@certctl/domain';
 import { LoopRegistry } from '../scheduler/loop-registry';
+import { AcmeService } from './acme.service';
 
 const EVERY_MS = 10 * 60_000;
 /** Failed orders that never produced a certificate are kept this long for support questions. */
@@ -12,13 +13,15 @@ const KEEP_INVALID_DAYS = 30;
  * ACME clean-up loop (once per tick across replicas). Nonces need none: Redis expires them.
  * Orders and authorizations past their expiry are marked as RFC 8555 says (order `invalid`,
  * authorization `expired`), so they are right even when no client reads them again; old
- * failed orders without a certificate (and their authorizations) are deleted.
+ * failed orders without a certificate (and their authorizations) are deleted. A challenge
+ * left `processing` because its validation job was lost in Redis is queued again.
  */
 @Injectable()
 export class AcmeGc implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly loops: LoopRegistry,
+    private readonly acme: AcmeService,
   ) {}
 
   onModuleInit(): void {
@@ -32,7 +35,12 @@ export class AcmeGc implements OnModuleInit {
     });
   }
 
-  async run(): Promise<{ expiredOrders: number; expiredAuthorizations: number; deletedOrders: number }> {
+  async run(): Promise<{
+    expiredOrders: number;
+    expiredAuthorizations: number;
+    deletedOrders: number;
+    requeuedChallenges: number;
+  }> {
     const [, expiredOrders] = await this.ds.query<[unknown, number]>(
       `UPDATE acme_orders SET status = 'invalid', error = $1, updated_at = now()
         WHERE status IN ('pending', 'ready') AND expires_at <= now()`,
@@ -46,6 +54,7 @@ export class AcmeGc implements OnModuleInit {
           AND updated_at < now() - make_interval(days => $1)`,
       [KEEP_INVALID_DAYS],
     );
-    return { expiredOrders, expiredAuthorizations, deletedOrders };
+    const requeuedChallenges = (await this.acme.requeueStuckChallenges()).length;
+    return { expiredOrders, expiredAuthorizations, deletedOrders, requeuedChallenges };
   }
 }

@@ -164,7 +164,23 @@ export class AcmeController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    await this.signed(req, res, profile, 'kid', (_ctx, r) => this.acme.certificate(r, id));
+    await this.signed(req, res, profile, 'kid', (ctx, r) => this.acme.certificate(ctx, r, id));
+  }
+
+  /** The alternate chain (RFC 8555 7.4.2), named by the default download's Link rel="alternate". */
+  @Post(['cert/:id/:alt', 'profile/:profile/cert/:id/:alt'])
+  @Public()
+  async certAlternate(
+    @Param('profile') profile: string | undefined,
+    @Param('id') id: string,
+    @Param('alt') alt: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.signed(req, res, profile, 'kid', (ctx, r) => {
+      if (alt !== '1') throw new AcmeProblem(404, 'malformed', `order ${id} has no chain ${JSON.stringify(alt)}`);
+      return this.acme.certificate(ctx, r, id, true);
+    });
   }
 
   @Post(['revoke-cert', 'profile/:profile/revoke-cert'])

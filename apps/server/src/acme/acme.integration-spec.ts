@@ -317,6 +317,37 @@ describe('ACME server (trust_authenticated)', () => {
     expect(rows).toEqual([{ enrolled_via: 'ACME' }]);
   });
 
+  /** PEM blocks of a chain download, and the URL its Link rel="alternate" names. */
+  function chainOf(res: AcmeHttpResponse): { certs: X509Certificate[]; alternate?: string } {
+    const link = ([] as string[]).concat(res.headers.link ?? []).join(',');
+    return {
+      certs: (res.text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+        (p) => new X509Certificate(p),
+      ),
+      alternate: /<([^>]+)>;rel="alternate"/.exec(link)?.[1],
+    };
+  }
+
+  it('offers the chain with and without the root: leaf + root by default for a root-signed leaf', async () => {
+    const c = await account();
+    const { fin } = await issue(c, [{ type: 'dns', value: 'chain.acme.example' }]);
+    const certUrl = acmeJson(fin).certificate as string;
+    const preferred = chainOf(await c.post(certUrl, ''));
+    expect(preferred.certs).toHaveLength(2);
+    const [leaf, root] = preferred.certs;
+    expect(root.checkIssued(root) && leaf.checkIssued(root) && leaf.verify(root.publicKey)).toBe(true);
+    expect(preferred.alternate).toBe(`${certUrl}/1`);
+    const alt = await c.post(`${certUrl}/1`, '');
+    expect(alt.status).toBe(200);
+    expect(alt.headers['content-type']).toMatch(/^application\/pem-certificate-chain/);
+    const alternate = chainOf(alt);
+    expect(alternate.certs.map((x) => x.fingerprint256)).toEqual([leaf.fingerprint256]);
+    expect(alternate.alternate).toBe(certUrl);
+    expectProblem(await c.post(`${certUrl}/2`, ''), 404, 'malformed');
+    const stranger = await account();
+    expectProblem(await stranger.post(`${certUrl}/1`, ''), 403, 'unauthorized');
+  });
+
   it('refuses bad identifiers and names outside the profile', async () => {
     const c = await account();
     expectProblem(await c.post(c.directory.newOrder, { identifiers: [] }), 400, 'malformed');
@@ -559,6 +590,82 @@ describe('ACME server (trust_authenticated)', () => {
         .status,
     ).toBe(200);
     expect(await revoked(certB)).toEqual({ status: 'Revoked' });
+  });
+
+  // Last in this block: the issuer gets an intermediate, which signs every later leaf.
+  it('under an intermediate: leaf + intermediate by default, leaf + intermediate + root as the alternate', async () => {
+    const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
+    const made = await t.http
+      .post(`/api/v1/issuers/${issuerId}/intermediates`)
+      .set('Authorization', admin)
+      .send({ name: 'ACME issuing CA', common_name: `ACME Issuing CA ${tag}` });
+    expect(made.status).toBe(201);
+    const c = await account();
+    const { fin } = await issue(c, [{ type: 'dns', value: 'sub.acme.example' }]);
+    const certUrl = acmeJson(fin).certificate as string;
+    const preferred = chainOf(await c.post(certUrl, ''));
+    const [leaf, sub] = preferred.certs;
+    expect(preferred.certs).toHaveLength(2);
+    expect(sub.subject).toContain(`ACME Issuing CA ${tag}`);
+    expect(leaf.checkIssued(sub) && !sub.checkIssued(sub)).toBe(true);
+    expect(preferred.alternate).toBe(`${certUrl}/1`);
+    const alternate = chainOf(await c.post(`${certUrl}/1`, ''));
+    expect(alternate.certs.slice(0, 2).map((x) => x.fingerprint256)).toEqual([leaf.fingerprint256, sub.fingerprint256]);
+    const root = alternate.certs[2];
+    expect(alternate.certs).toHaveLength(3);
+    expect(root.checkIssued(root) && sub.checkIssued(root) && sub.verify(root.publicKey)).toBe(true);
+  });
+
+  it('counts ACME accounts, key changes, orders, revocations and issuances on /metrics', async () => {
+    const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
+    const scrape = async () => {
+      const res = await t.http.get('/api/v1/metrics/prometheus').set('Authorization', admin);
+      expect(res.status).toBe(200);
+      return (series: string): number => {
+        const line = res.text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line ? Number(line.slice(series.length + 1)) : 0;
+      };
+    };
+    const series = [
+      'certctl_acme_accounts_total{event="created"}',
+      'certctl_acme_accounts_total{event="key_changed"}',
+      'certctl_acme_accounts_total{event="deactivated"}',
+      'certctl_acme_orders_total{event="created"}',
+      'certctl_acme_orders_total{event="valid"}',
+      'certctl_acme_revocations_total{by="account"}',
+      `certctl_enrollments_total{protocol="ACME",label="${profile}",outcome="issued"}`,
+      `certctl_enrollments_total{protocol="ACME",label="${profile}",outcome="rejected"}`,
+    ];
+    const before = await scrape();
+    const c = await account();
+    const { fin, order } = await issue(c, [{ type: 'dns', value: 'metrics.acme.example' }]);
+    const pem = (await c.post(acmeJson(fin).certificate as string, '')).text.split('-----END CERTIFICATE-----')[0];
+    const der = new X509Certificate(`${pem}-----END CERTIFICATE-----`).raw;
+    expect((await c.post(c.directory.revokeCert, { certificate: der.toString('base64url') })).status).toBe(200);
+    // A CSR naming something else is refused before issuance: counted as rejected.
+    const other = acmeJson(
+      await c.post(c.directory.newOrder, { identifiers: [{ type: 'dns', value: 'm2.acme.example' }] }),
+    );
+    const keys = await generateKeyPair('ECDSA-P256');
+    expectProblem(
+      await c.post(other.finalize as string, { csr: await csrDer(keys, { dns: ['m3.acme.example'] }) }),
+      400,
+      'badCSR',
+    );
+    const newKey = await acmeKey('ES256');
+    const inner = await signJws(
+      newKey,
+      { url: c.directory.keyChange, jwk: newKey.jwk },
+      { account: c.kid, oldKey: c.key.jwk },
+    );
+    expect((await c.post(c.directory.keyChange, inner)).status).toBe(200);
+    c.key = newKey;
+    expect((await c.post(c.kid as string, { status: 'deactivated' })).status).toBe(200);
+    expect(order.status).toBe('ready');
+    const after = await scrape();
+    expect(Object.fromEntries(series.map((x) => [x, after(x) - before(x)]))).toEqual(
+      Object.fromEntries(series.map((x, i) => [x, [1, 1, 1, 2, 1, 1, 1, 1][i]])),
+    );
   });
 });
 

@@ -6,6 +6,7 @@ import { CertificatesModule } from '../certificates/certificates.module';
 import { EnrollmentModule } from '../enrollment/enrollment.module';
 import { AcmeEabKeys } from './acme-eab';
 import { AcmeGc } from './acme-gc';
+import { AcmeMetrics } from './acme-metrics';
 import { AcmeEabController } from './acme-eab.controller';
 import { AcmeNonces } from './acme-nonces';
 import { AcmeRateLimits } from './acme-rate-limits';
@@ -22,6 +23,6 @@ import { AcmeValidationWorker } from './acme-validation.worker';
     BullModule.registerQueue({ name: QueueName.AcmeValidation }),
   ],
   controllers: [AcmeController, AcmeEabController],
-  providers: [AcmeService, AcmeNonces, AcmeEabKeys, AcmeRateLimits, AcmeValidationWorker, AcmeGc],
+  providers: [AcmeService, AcmeNonces, AcmeEabKeys, AcmeRateLimits, AcmeValidationWorker, AcmeGc, AcmeMetrics],
 })
 export class AcmeModule {}

@@ -23,8 +23,14 @@ import { AuditRepository } from '../audit/audit.repository';
 import { RevocationService } from '../certificates/revocation.service';
 import { AppConfig } from '../config/config.schema';
 import { rowsOf } from '../database/sql';
-import { EnrollmentService, type EnrollmentActor, type EnrollmentOutcome } from '../enrollment/enrollment.service';
+import {
+  EnrollmentService,
+  type EnrollmentActor,
+  type EnrollmentOutcome,
+  type EnrollmentTarget,
+} from '../enrollment/enrollment.service';
 import { AcmeEabKeys } from './acme-eab';
+import { AcmeMetrics } from './acme-metrics';
 import {
   assertPublicJwk,
   assertUrl,
@@ -41,6 +47,7 @@ import {
 import { AcmeNonces } from './acme-nonces';
 import { AcmeRateLimits } from './acme-rate-limits';
 import { AcmeProblem, badCsr, badNonce, malformed, notFoundProblem, unauthorized } from './acme-problem';
+import { validateTlsAlpn01 } from './acme-tls-alpn';
 import { validateDns01, validateHttp01, type ValidationError, type ValidationResult } from './acme-validation';
 
 /** Which directory a request came through: `/acme` (default profile) or `/acme/profile/{id}`. */
@@ -82,6 +89,8 @@ interface OrderRow {
   error: Record<string, unknown> | null;
   request_id: string | null;
   certificate_id: string | null;
+  /** RFC 9773: the ARI certificate id this order replaces. */
+  replaces: string | null;
 }
 
 interface ChallengeEntry {
@@ -91,6 +100,8 @@ interface ChallengeEntry {
   status: 'pending' | 'processing' | 'valid' | 'invalid';
   validated?: string;
   error?: ValidationError;
+  /** When the challenge entered `processing` (ISO time): the GC re-queues one stuck there. */
+  processing_since?: string;
 }
 
 interface AuthzRow {
@@ -118,6 +129,8 @@ export interface AcmeRequest {
 }
 
 const MAX_IDENTIFIERS = 100;
+/** Pause between two validation attempts of one challenge. */
+const VALIDATION_BACKOFF_MS = 1_000;
 const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 const MAILTO = /^mailto:([^@\s,?%\p{Cc}]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+)$/iu;
 const REASON_BY_CODE = new Map<number, keyof typeof RevocationReason>(
@@ -143,6 +156,7 @@ export class AcmeService {
     private readonly eab: AcmeEabKeys,
     @InjectQueue(QueueName.AcmeValidation) private readonly validations: Queue,
     private readonly limits: AcmeRateLimits,
+    private readonly metrics: AcmeMetrics,
   ) {}
 
   private readonly logger = new Logger('ACME');
@@ -294,6 +308,7 @@ export class AcmeService {
         jwk_thumbprint: thumbprint,
       });
       const row = (await this.accountById(id, m)) as AccountRow;
+      this.metrics.accounts.inc({ event: 'created' });
       return { status: 201, body: this.accountObject(row), location: this.url(ctx, `/account/${id}`) };
     });
   }
@@ -364,6 +379,7 @@ export class AcmeService {
         await this.audit.recordDomain(m, this.actor(a.id), 'acme_account_deactivated', 'acme_account', a.id, {});
       }
     });
+    if (p.status === 'deactivated') this.metrics.accounts.inc({ event: 'deactivated' });
     return { status: 200, body: this.accountObject((await this.accountById(a.id)) as AccountRow) };
   }
 
@@ -410,6 +426,7 @@ export class AcmeService {
         new_thumbprint: newThumb,
       });
     });
+    this.metrics.accounts.inc({ event: 'key_changed' });
     return { status: 200, body: this.accountObject((await this.accountById(a.id)) as AccountRow) };
   }
 
@@ -460,16 +477,13 @@ export class AcmeService {
         // trust_authenticated: the account's key is the proof; each authorization is valid
         // at once, with a challenge shown valid so clients see how it was satisfied.
         // challenge: every authorization waits for one of the challenges we can check (a
-        // wildcard only by DNS, an IP address only by HTTP: it has no DNS name to hold TXT).
-        const types: ChallengeEntry['type'][] = trusted
-          ? wildcard
-            ? ['dns-01']
-            : ['http-01', 'dns-01', 'tls-alpn-01']
-          : wildcard
-            ? ['dns-01']
-            : ident.type === 'ip'
-              ? ['http-01']
-              : ['http-01', 'dns-01'];
+        // wildcard only by DNS, an IP address by HTTP or TLS-ALPN (RFC 8738): it has no DNS
+        // name to hold TXT).
+        const types: ChallengeEntry['type'][] = wildcard
+          ? ['dns-01']
+          : ident.type === 'ip'
+            ? ['http-01', 'tls-alpn-01']
+            : ['http-01', 'dns-01', 'tls-alpn-01'];
         const challenges: ChallengeEntry[] = types.map((type, i) => ({
           id: newId('chall'),
           type,
@@ -496,6 +510,7 @@ export class AcmeService {
         profile_id: ctx.profileId ?? null,
       });
     });
+    this.metrics.orders.inc({ event: 'created' });
     return { status: 201, body: await this.orderObject(ctx, orderId), location: this.url(ctx, `/order/${orderId}`) };
   }
 
@@ -657,7 +672,7 @@ export class AcmeService {
   private async orderRow(id: string): Promise<OrderRow | undefined> {
     return rowsOf<OrderRow>(
       await this.ds.query(
-        `SELECT id, account_id, profile_id, status, identifiers, expires_at, error, request_id, certificate_id
+        `SELECT id, account_id, profile_id, status, identifiers, expires_at, error, request_id, certificate_id, replaces
            FROM acme_orders WHERE id = $1`,
         [id],
       ),
@@ -689,13 +704,19 @@ export class AcmeService {
   }
 
   private async recordOutcome(orderId: string, outcome: EnrollmentOutcome): Promise<void> {
+    // Only the request that moves the order out of `processing` counts it.
     if (outcome.status === 'issued') {
-      await this.ds.query(`UPDATE acme_orders SET status = 'valid', updated_at = now() WHERE id = $1`, [orderId]);
+      const [, n] = await this.ds.query<[unknown, number]>(
+        `UPDATE acme_orders SET status = 'valid', updated_at = now() WHERE id = $1 AND status = 'processing'`,
+        [orderId],
+      );
+      if (n) this.metrics.orders.inc({ event: 'valid' });
     } else if (outcome.status === 'failed') {
-      await this.ds.query(`UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE id = $1`, [
-        orderId,
-        JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: outcome.reason }),
-      ]);
+      const [, n] = await this.ds.query<[unknown, number]>(
+        `UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE id = $1 AND status = 'processing'`,
+        [orderId, JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: outcome.reason })],
+      );
+      if (n) this.metrics.orders.inc({ event: 'invalid' });
     }
   }
 
@@ -712,6 +733,7 @@ export class AcmeService {
       authorizations: authz.map((z) => this.url(ctx, `/authz/${z.id}`)),
       finalize: this.url(ctx, `/order/${id}/finalize`),
       ...(o.status === 'valid' ? { certificate: this.url(ctx, `/cert/${id}`) } : {}),
+      ...(o.replaces ? { replaces: o.replaces } : {}),
       ...(o.error ? { error: o.error } : {}),
     };
   }
@@ -794,7 +816,9 @@ export class AcmeService {
     if (new Date(z.expires_at).getTime() <= Date.now()) {
       throw malformed(`authorization ${z.id} has expired`);
     }
-    const next = z.challenges.map((x) => (x.id === id ? { ...x, status: 'processing' as const } : x));
+    const next = z.challenges.map((x) =>
+      x.id === id ? { ...x, status: 'processing' as const, processing_since: new Date().toISOString() } : x,
+    );
     const claimed = rowsOf<{ id: string }>(
       await this.ds.query(
         `UPDATE acme_authorizations SET challenges = $2 WHERE id = $1 AND status = 'pending' AND challenges = $3::jsonb RETURNING id`,
@@ -803,15 +827,7 @@ export class AcmeService {
     )[0];
     if (claimed) {
       try {
-        await this.validations.add(
-          JobName.ValidateAcmeChallenge,
-          { challenge_id: id },
-          {
-            jobId: id,
-            attempts: this.config.acme.validation.attempts,
-            backoff: { type: 'fixed', delay: 1_000 },
-          },
-        );
+        await this.enqueueValidation(id);
       } catch (e) {
         // Nothing would ever validate it: give the challenge back so the client may retry.
         await this.ds.query(`UPDATE acme_authorizations SET challenges = $2 WHERE id = $1`, [
@@ -832,6 +848,73 @@ export class AcmeService {
     }
     const now = (await this.challengeRow(id))?.challenges.find((x) => x.id === id) ?? c;
     return { status: 200, body: this.challengeObject(ctx, now), links };
+  }
+
+  private async enqueueValidation(challengeId: string): Promise<void> {
+    await this.validations.add(
+      JobName.ValidateAcmeChallenge,
+      { challenge_id: challengeId },
+      {
+        jobId: challengeId,
+        attempts: this.config.acme.validation.attempts,
+        backoff: { type: 'fixed', delay: VALIDATION_BACKOFF_MS },
+      },
+    );
+  }
+
+  /**
+   * How long a challenge may stay `processing` before the GC believes its validation job
+   * was lost (Redis flushed or failed over, a worker killed mid-job): twice what all of its
+   * attempts can take, and never less than five minutes.
+   */
+  stuckProcessingMs(): number {
+    const v = this.config.acme.validation;
+    return Math.max(5 * 60_000, 2 * v.attempts * (v.timeoutMs + VALIDATION_BACKOFF_MS));
+  }
+
+  /**
+   * Re-queues the validation of challenges `processing` for longer than `olderThanMs` whose
+   * job is no longer waiting or running in BullMQ. Validation is idempotent (it acts only
+   * on a processing challenge of a pending authorization), so a job that was merely slow
+   * and then runs twice changes nothing.
+   */
+  async requeueStuckChallenges(olderThanMs = this.stuckProcessingMs()): Promise<string[]> {
+    const rows = rowsOf<{ id: string; challenges: ChallengeEntry[] }>(
+      await this.ds.query(
+        `SELECT id, challenges FROM acme_authorizations
+          WHERE status = 'pending' AND expires_at > now()
+            AND challenges @> '[{"status": "processing"}]'::jsonb`,
+      ),
+    );
+    const cutoff = Date.now() - olderThanMs;
+    const requeued: string[] = [];
+    for (const z of rows) {
+      for (const c of z.challenges) {
+        if (c.status !== 'processing') continue;
+        const since = c.processing_since ? Date.parse(c.processing_since) : 0;
+        if (since > cutoff) continue;
+        const job = await this.validations.getJob(c.id);
+        const state = job ? await job.getState() : 'unknown';
+        if (['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'].includes(state)) continue;
+        // A finished job under the same id would make add() a no-op.
+        if (job) await job.remove();
+        const next = z.challenges.map((x) =>
+          x.id === c.id ? { ...x, processing_since: new Date().toISOString() } : x,
+        );
+        const claimed = rowsOf<{ id: string }>(
+          await this.ds.query(
+            `UPDATE acme_authorizations SET challenges = $2 WHERE id = $1 AND status = 'pending' AND challenges = $3::jsonb RETURNING id`,
+            [z.id, JSON.stringify(next), JSON.stringify(z.challenges)],
+          ),
+        )[0];
+        if (!claimed) continue; // it moved on meanwhile
+        await this.enqueueValidation(c.id);
+        this.logger.warn(`ACME challenge ${c.id} was stuck in processing (its validation job was lost): re-queued`);
+        requeued.push(c.id);
+        break; // the row changed: its other challenges wait for the next pass
+      }
+    }
+    return requeued;
   }
 
   /**
@@ -858,11 +941,7 @@ export class AcmeService {
     } else if (c.type === 'dns-01') {
       result = await validateDns01(this.config.acme.validation, z.identifier.value, keyAuthorization);
     } else {
-      result = {
-        ok: false,
-        error: { type: 'urn:ietf:params:acme:error:malformed', detail: `${c.type} is not validated here` },
-      };
-      lastAttempt = true;
+      result = await validateTlsAlpn01(this.config.acme.validation, z.identifier, keyAuthorization);
     }
     if (!result.ok && !lastAttempt) return 'retry';
     const status = result.ok ? 'valid' : 'invalid';
@@ -873,6 +952,8 @@ export class AcmeService {
           ? { ...x, status, validated: new Date().toISOString() }
           : { ...x, status, error: result.error },
     );
+    let settled = false;
+    let orderFailed = false;
     await this.ds.transaction(async (m) => {
       const updated = rowsOf<{ id: string }>(
         await m.query(
@@ -881,6 +962,7 @@ export class AcmeService {
         ),
       )[0];
       if (!updated) return;
+      settled = true;
       if (result.ok) {
         await m.query(
           `UPDATE acme_orders SET status = 'ready', updated_at = now()
@@ -889,7 +971,7 @@ export class AcmeService {
           [z.order_id],
         );
       } else {
-        await m.query(
+        const [, n] = await m.query<[unknown, number]>(
           `UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`,
           [
             z.order_id,
@@ -900,6 +982,7 @@ export class AcmeService {
             }),
           ],
         );
+        orderFailed = n > 0;
       }
       await this.audit.recordDomain(
         m,
@@ -910,6 +993,8 @@ export class AcmeService {
         { challenge_id: id, type: c.type, identifier: z.identifier, ...(result.ok ? {} : { error: result.error }) },
       );
     });
+    if (settled) this.metrics.challenges.inc({ type: c.type, result: status });
+    if (orderFailed) this.metrics.orders.inc({ event: 'invalid' });
     return status;
   }
 
@@ -927,7 +1012,12 @@ export class AcmeService {
     } catch (e) {
       throw badCsr(`the CSR does not parse or its signature does not verify: ${(e as Error).message}`);
     }
-    assertCsrMatches(csr, o.identifiers);
+    try {
+      assertCsrMatches(csr, o.identifiers);
+    } catch (e) {
+      this.enrollment.countRejected(this.target(o));
+      throw e;
+    }
     // Claim the order first: a second finalize racing with this one gets orderNotReady.
     const claimed = rowsOf<{ id: string }>(
       await this.ds.query(
@@ -939,19 +1029,17 @@ export class AcmeService {
     let outcome: EnrollmentOutcome;
     try {
       outcome = await this.enrollment.enroll({
-        target: {
-          protocol: 'ACME',
-          label: o.profile_id ?? 'default',
-          issuerId: this.config.acme.issuerId,
-          profileId: o.profile_id ?? undefined,
-        },
+        target: this.target(o),
         csr,
         actor: this.actor(a.id),
       });
     } catch (e) {
       // Refused by policy (or the issuer is unusable): the order is ready again for a better CSR.
       await this.ds.query(`UPDATE acme_orders SET status = 'ready', updated_at = now() WHERE id = $1`, [id]);
-      if (e instanceof DomainError && e.code === ErrorCode.Validation) throw badCsr(e.message);
+      if (e instanceof DomainError && e.code === ErrorCode.Validation) {
+        this.enrollment.countRejected(this.target(o));
+        throw badCsr(e.message);
+      }
       throw e;
     }
     await this.ds.query(
@@ -968,33 +1056,73 @@ export class AcmeService {
     };
   }
 
-  async certificate(r: AcmeRequest, id: string): Promise<AcmeReply> {
+  /** What EnrollmentService issues an order's certificate for (and labels its metric with). */
+  private target(o: OrderRow): EnrollmentTarget {
+    return {
+      protocol: 'ACME',
+      label: o.profile_id ?? 'default',
+      issuerId: this.config.acme.issuerId,
+      profileId: o.profile_id ?? undefined,
+    };
+  }
+
+  /**
+   * Certificate download (RFC 8555 7.4.2). Two chains can be meaningful: without the
+   * self-signed root (what a TLS server should send, RFC 8446 4.4.2) and with it (for
+   * relying parties that do not hold our root yet, or stores that want the whole path).
+   * The default is the chain without the root, or with it when the leaf is signed by the
+   * root directly (clients such as certbot expect an issuer after the leaf); the other one,
+   * when it differs, is `/cert/{id}/1`, and each names the other with
+   * `Link: <...>;rel="alternate"`.
+   */
+  async certificate(ctx: AcmeContext, r: AcmeRequest, id: string, alternate = false): Promise<AcmeReply> {
     postAsGet(r);
     const o = await this.ownedOrder(r, id);
     if (o.status !== 'valid' || !o.request_id) throw notFoundProblem(`a certificate for order ${id}`);
     const outcome = await this.enrollment.outcome(o.request_id);
     if (outcome.status !== 'issued') throw notFoundProblem(`a certificate for order ${id}`);
-    const chain = outcome.issued.chainDer.length
-      ? outcome.issued.chainDer
-      : await this.issuingCaOf(outcome.issued.certDer);
+    const chains = await this.chainsOf(outcome.issued.certDer, outcome.issued.chainDer);
+    const chain = alternate ? chains.alternate : chains.preferred;
+    if (!chain) throw notFoundProblem(`an alternate chain for order ${id}`);
     const pem = [outcome.issued.certDer, ...chain].map((d) => derToPem(d, 'CERTIFICATE')).join('');
-    return { status: 200, pem };
+    const other = alternate ? this.url(ctx, `/cert/${id}`) : chains.alternate && this.url(ctx, `/cert/${id}/1`);
+    return { status: 200, pem, links: other ? [`<${other}>;rel="alternate"`] : [] };
   }
 
-  /**
-   * A leaf signed by a root directly has no chain of its own; ACME clients (certbot) expect
-   * the issuer after the leaf, so the signing CA's certificate is sent.
-   */
-  private async issuingCaOf(certDer: Buffer): Promise<Buffer[]> {
+  /** The chains above a leaf (DERs after the leaf): preferred, and the alternate when it differs. */
+  private async chainsOf(certDer: Buffer, chainDer: Buffer[]): Promise<{ preferred: Buffer[]; alternate?: Buffer[] }> {
+    const top = new X509Certificate(chainDer.at(-1) ?? certDer);
+    let withRoot: Buffer[] | undefined;
+    let withoutRoot: Buffer[];
+    if (chainDer.length && top.checkIssued(top)) {
+      withRoot = chainDer;
+      withoutRoot = chainDer.slice(0, -1);
+    } else {
+      withoutRoot = chainDer;
+      const root = await this.rootAbove(certDer, top);
+      withRoot = root ? [...chainDer, root] : undefined;
+    }
+    if (withoutRoot.length === 0) return { preferred: withRoot ?? [], alternate: withRoot ? [] : undefined };
+    return { preferred: withoutRoot, alternate: withRoot };
+  }
+
+  /** The self-signed CA of the leaf's issuer that signed `top` (the end of the stored chain). */
+  private async rootAbove(certDer: Buffer, top: X509Certificate): Promise<Buffer | undefined> {
     const presented = await this.enrollment.presented(certDer);
-    if (!presented) return [];
-    const row = rowsOf<{ cert_pem: string }>(
+    if (!presented) return undefined;
+    const rows = rowsOf<{ cert_pem: string }>(
       await this.ds.query(
-        `SELECT ca.cert_pem FROM certificate_versions v JOIN issuer_cas ca ON ca.id = v.ca_id WHERE v.id = $1`,
+        `SELECT ca.cert_pem FROM certificate_versions v JOIN issuer_cas ca ON ca.issuer_id = v.issuer_id WHERE v.id = $1`,
         [presented.versionId],
       ),
-    )[0];
-    return row ? [Buffer.from(new X509Certificate(row.cert_pem).raw)] : [];
+    );
+    for (const row of rows) {
+      for (const pem of row.cert_pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+        const ca = new X509Certificate(pem);
+        if (ca.checkIssued(ca) && top.checkIssued(ca) && top.verify(ca.publicKey)) return Buffer.from(ca.raw);
+      }
+    }
+    return undefined;
   }
 
   /** RFC 8555 7.6: by the account that ordered it, or signed by the certificate's own key. */
@@ -1049,6 +1177,7 @@ export class AcmeService {
       presented.certificateId,
       { reason },
     );
+    this.metrics.revocations.inc({ by: r.account ? 'account' : 'certificate_key' });
     return { status: 200 };
   }
 }
