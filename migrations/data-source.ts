@@ -10,6 +10,8 @@ import { Acme1796028800000 } from './1796028800000-Acme';
 import { NotificationDelivery1796115200000 } from './1796115200000-NotificationDelivery';
 import { AcmeValidation1796201600000 } from './1796201600000-AcmeValidation';
 import { NotificationRouting1796288000000 } from './1796288000000-NotificationRouting';
+import { AcmeClientAccounts1796374400000 } from './1796374400000-AcmeClientAccounts';
+import { IssuerOrders1796460800000 } from './1796460800000-IssuerOrders';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -24,6 +26,8 @@ export const MIGRATIONS = [
   NotificationDelivery1796115200000,
   AcmeValidation1796201600000,
   NotificationRouting1796288000000,
+  AcmeClientAccounts1796374400000,
+  IssuerOrders1796460800000,
 ];
 
 /**

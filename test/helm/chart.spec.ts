@@ -422,9 +422,7 @@ describe('chart contents per topology', () => {
   });
 
   it('alerts on metrics the server really exports', () => {
-    // An alert on a name nobody exports never fires. The expiring-certificates gauge is the one
-    // known gap: the server does not export certctl_certificates_expiring yet (see values.yaml).
-    const notYetExported = ['certctl_certificates_expiring'];
+    // An alert on a name nobody exports never fires.
     const source = sourceText(join(REPO, 'apps/server/src'));
     const exprs = byKind(rendered.get('everything enabled')!, 'PrometheusRule')[0]
       .spec.groups[0].rules.map((r: Json) => r.expr as string)
@@ -433,11 +431,11 @@ describe('chart contents per topology', () => {
       [...exprs.matchAll(/certctl_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')),
     );
     expect(metrics.size).toBeGreaterThanOrEqual(4);
-    const missing = [...metrics].filter((m) => !source.includes(`'${m}'`) && !notYetExported.includes(m));
+    const missing = [...metrics].filter((m) => !source.includes(`'${m}'`));
     expect(missing).toEqual([]);
   });
 
-  it('sets only CERTCTL_* variables the server or agent reads (CERTCTL_ROLE excepted, see values.yaml)', () => {
+  it('sets only CERTCTL_* variables the server or agent reads', () => {
     const source = sourceText(join(REPO, 'apps/server/src')) + sourceText(join(REPO, 'apps/agent/src'));
     const used = new Set<string>();
     for (const ms of rendered.values()) {
@@ -451,7 +449,7 @@ describe('chart contents per topology', () => {
           containersOf(m).forEach((c) => (c.env ?? []).forEach((e: Json) => used.add(e.name)));
       }
     }
-    const unknown = [...used].filter((n) => n.startsWith('CERTCTL_') && n !== 'CERTCTL_ROLE' && !source.includes(n));
+    const unknown = [...used].filter((n) => n.startsWith('CERTCTL_') && !source.includes(n));
     expect(unknown).toEqual([]);
   });
 });

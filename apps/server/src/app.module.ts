@@ -26,6 +26,7 @@ import { DEFAULT_JOB_OPTIONS } from './queue/queue-defaults';
 import { redisRetryStrategy } from './redis/redis-options';
 import { RedisModule } from './redis/redis.module';
 import { RedisService } from './redis/redis.service';
+import { runsBackgroundWork } from './role/process-role';
 import { RedisThrottlerStorage } from './throttle/redis-throttler.storage';
 import { SecretsModule } from './secrets/secrets.module';
 import { TeamsModule } from './teams/teams.module';
@@ -112,6 +113,8 @@ export class AppModule implements NestModule {
             prefix: `${c.redis.prefix}:bull`,
             defaultJobOptions: DEFAULT_JOB_OPTIONS,
           }),
+          // The one switch for every @Processor: an api replica creates no BullMQ worker at all.
+          extraOptions: { manualRegistration: !runsBackgroundWork(config.role) },
         }),
         ThrottlerModule.forRootAsync({
           inject: [AppConfig, RedisService],

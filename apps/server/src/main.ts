@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { AuthService } from './auth/auth.service';
 import { ConfigError, loadConfig } from './config/config.schema';
 import { ensureDatabaseExists, runMigrationsLocked } from './database/database-bootstrap';
+import { servesApi } from './role/process-role';
 import { dataDirEncryptionKey, KeyFileError } from './secrets/key-file';
 import { SecretDecryptError, SecretKeyMissingError } from './secrets/secret-box';
 import { createServerApp, hardenServer } from './server-app';
@@ -66,6 +67,11 @@ async function main(): Promise<void> {
 
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;
+  if (!servesApi(config.role)) {
+    // No API here: the initial admin key is minted and shown by an api (or all) replica.
+    process.stdout.write(`\ncertctl worker listening on ${base} (/health, /ready and metrics only)\n\n`);
+    return;
+  }
   const lines = [`certctl server listening on ${base}`, `  Swagger UI:   ${base}/api/docs`];
   if (tls.caFile) {
     lines.push(

@@ -9,6 +9,8 @@ import { HttpExceptionFilter } from './http/http-exception.filter';
 import { requestIdMiddleware } from './http/request-id.middleware';
 import { StrictValidationPipe } from './http/validation.pipe';
 import { setupSwagger } from './openapi/openapi';
+import { servesApi } from './role/process-role';
+import { workerHttpGate } from './role/worker-http-gate';
 
 export interface ServerTlsOptions {
   key: string;
@@ -58,6 +60,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, swa
   express.set('trust proxy', config.http.trustedProxies.length ? config.http.trustedProxies : false);
   // First in the pipeline: the request id every later log line and error carries.
   app.use(requestIdMiddleware);
+  // Worker replicas answer probes and metrics only (before Swagger and every controller).
+  if (!servesApi(config.role)) app.use(workerHttpGate);
   app.useGlobalFilters(new HttpExceptionFilter());
   app.useGlobalPipes(new StrictValidationPipe());
   if (swagger) setupSwagger(app);

@@ -8,6 +8,7 @@ export * from './issuers/local-ca';
 export * from './issuers/issuer-port';
 export * from './issuers/local-ca-connector';
 export * from './issuers/registry';
+export * from './issuers/acme';
 export * from './targets/target-configs';
 export * from './targets/registry';
 export * from './targets/target-port';

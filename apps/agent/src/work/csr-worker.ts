@@ -3,6 +3,7 @@ import {
   generateKeyPair,
   KEY_ALGORITHMS,
   buildCsr,
+  effectiveSans,
   sansFromStrings,
   type KeyAlgorithm,
 } from '@certctl/pki';
@@ -31,7 +32,9 @@ export async function handleCsrJob(
   const keyPath = await keys.writePending(item.certificate_id, exportPrivateKeyPem(pair.privateKey));
   let sans;
   try {
-    sans = sansFromStrings(item.sans ?? []);
+    // The CN is listed among the SANs too, as the certificate will be: CAs that check a CSR's
+    // names against the order (ACME) refuse a CSR whose CN is not among them.
+    sans = effectiveSans(item.common_name ?? undefined, sansFromStrings(item.sans ?? []));
   } catch (e) {
     // The server issues the certificate's own names whatever the CSR asks; never block on this.
     log.warn('CSR without SANs: the job lists names this agent cannot encode', {

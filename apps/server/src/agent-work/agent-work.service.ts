@@ -7,6 +7,7 @@ import {
   forbidden,
   gone,
   invalid,
+  JobStatus,
   JobType,
   notFound,
 } from '@certctl/domain';
@@ -111,7 +112,16 @@ export class AgentWorkService {
       csrPem: body.csr_pem,
       jobId: body.job_id,
     });
+    if ('order_id' in issued) {
+      return {
+        status: JobStatus.AwaitingIssuer,
+        job_id: issued.job_id,
+        certificate_id: issued.certificate_id,
+        order_id: issued.order_id,
+      };
+    }
     return {
+      status: JobStatus.Completed,
       job_id: issued.job_id,
       certificate_id: issued.certificate_id,
       version_id: issued.version_id,

@@ -45,6 +45,15 @@ export class IssuerConnectors {
     return { issuer, connector: this.build(issuer, undefined) };
   }
 
+  /**
+   * The connector that collects a pending order of an asynchronous CA: the order was placed
+   * while the issuer was enabled, so a disabled issuer still delivers what it was asked for.
+   */
+  async forOrder(issuerId: string): Promise<ResolvedConnector> {
+    const issuer = await this.cas.issuer(issuerId);
+    return { issuer, connector: this.build(issuer, undefined) };
+  }
+
   private build(issuer: IssuerForCa, ca: LoadedCa | undefined): IssuerConnector {
     const factory = this.registry.get(issuer.type as IssuerType);
     if (!factory) throw conflict(`issuer ${issuer.id}: the ${issuer.type} connector is not available yet`);

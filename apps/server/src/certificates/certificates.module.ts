@@ -6,6 +6,7 @@ import { JobsModule } from '../jobs/jobs.module';
 import { PoliciesModule } from '../policies/policies.module';
 import { CertificateActionsRepository } from './certificate-actions.repository';
 import { CertificateActionsService } from './certificate-actions.service';
+import { CertificateExpiryMetrics } from './certificate-expiry.metrics';
 import { CertificateExportService } from './certificate-export.service';
 import { CertificateVersionEntity, ManagedCertificateEntity } from './certificate.entity';
 import { CertificatesController } from './certificates.controller';
@@ -34,6 +35,7 @@ import { ExportRateLimiter } from './export-rate-limiter';
     CertificateActionsService,
     CertificateExportService,
     ExportRateLimiter,
+    CertificateExpiryMetrics,
   ],
   exports: [CertificatesRepository, CertificatesService, RevocationService],
 })

@@ -200,6 +200,7 @@ describe('issuance lifecycle, agent keygen mode', () => {
       certificateId: f.certId,
       csrPem: csr('b', EC_P256),
     });
+    if ('order_id' in issued) throw new Error('the Local CA answered a pending order');
     ossl.write('b.crt', issued.certificate_pem);
     const certKey = ossl.ok(['x509', '-in', 'b.crt', '-noout', '-pubkey']);
     const csrKey = ossl.ok(['pkey', '-in', 'b.key', '-pubout']);

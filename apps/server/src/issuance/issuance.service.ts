@@ -12,10 +12,12 @@ import {
   notFound,
   type KeyAlgorithmRule,
 } from '@certctl/domain';
-import type { IssuanceRequest, IssuanceResult } from '@certctl/connectors';
+import { isPendingOrder, type IssuanceRequest, type IssuanceResult, type OrderStatus } from '@certctl/connectors';
 import {
+  buildCsr,
   derToPem,
   describePublicKey,
+  effectiveSans,
   exportPrivateKeyPem,
   generateKeyPair,
   parseCsr,
@@ -33,13 +35,15 @@ import { AppConfig } from '../config/config.schema';
 import { rowsOf } from '../database/sql';
 import type { Principal } from '../http/request-context';
 import { JobHandlerRegistry, type JobOutcome } from '../jobs/job-engine';
-import { JobEngineRepository } from '../jobs/job-engine.repository';
+import { formatDuration, JobEngineRepository } from '../jobs/job-engine.repository';
 import { JobFactory } from '../jobs/job-factory';
 import { JobEntity } from '../jobs/job.entity';
 import { checkSan } from '../certificates/names';
 import { PolicyEvaluationService } from '../policies/policy-evaluation.service';
 import { SecretBox } from '../secrets/secret-box';
 import { versionKeyContext } from '../secrets/secrets.module';
+import { IssuerOrderQueue, orderPollDelayMs } from './issuer-order-queue';
+import { IssuerOrdersRepository, type IssuerOrderRow } from './issuer-orders.repository';
 
 /** The managed certificate as issuance needs it. */
 interface CertForIssuance {
@@ -66,6 +70,18 @@ export interface IssuedVersion {
   not_after: string;
   deployment_job_ids: string[];
 }
+
+/** An asynchronous CA accepted the order: the job waits (AwaitingIssuer) and the server polls. */
+export interface PendingIssuance {
+  state: 'AwaitingIssuer';
+  job_id: string;
+  certificate_id: string;
+  issuer_id: string;
+  order_id: string;
+}
+
+/** What one poll of a pending order did (for logs and tests). */
+export type OrderPollResult = 'issued' | 'pending' | 'rejected' | 'timed-out' | 'unreachable' | 'not-due';
 
 export interface SubmitCsrInput {
   agentId: string;
@@ -123,6 +139,8 @@ export class IssuanceService implements OnModuleInit {
     private readonly policies: PolicyEvaluationService,
     private readonly box: SecretBox,
     private readonly config: AppConfig,
+    private readonly orders: IssuerOrdersRepository,
+    private readonly orderQueue: IssuerOrderQueue,
   ) {}
 
   onModuleInit(): void {
@@ -142,13 +160,20 @@ export class IssuanceService implements OnModuleInit {
       if (!job.certificateId) throw invalid(`job ${job.id} has no certificate_id`);
       const cert = await this.certificate(job.certificateId);
       this.assertIssuable(cert);
+      if (await this.orders.forJob(job.id)) {
+        // A retry after the CA was unreachable while polling: the order stands, poll it again
+        // (ordering a second time would buy a second certificate).
+        await this.orders.dueNow(job.id);
+        await this.orderQueue.schedule(job.id, this.config.issuance.orderPoll.initialMs, job.attempts);
+        return 'AwaitingIssuer';
+      }
       const enrollment = await this.enrollmentCsr(job.id);
       if (enrollment) {
         // EST/SCEP: the device's CSR waited for this job (and its approval, when gated).
         const csr = await parseCsr(enrollment.csr_pem, { allowSha1: true });
         const actor = { actorId: enrollment.requested_by, actorType: 'Device' as const };
-        await this.issue(job, cert, await this.profile(cert.profile_id), { csr }, actor);
-        return 'Completed';
+        const done = await this.issue(job, cert, await this.profile(cert.profile_id), { csr }, actor);
+        return 'order_id' in done ? 'AwaitingIssuer' : 'Completed';
       }
       if (this.config.issuance.keygenMode === 'agent') {
         if (!cert.agent_id) {
@@ -166,8 +191,8 @@ export class IssuanceService implements OnModuleInit {
         });
         return 'AwaitingCSR';
       }
-      await this.issueWithServerKey(job, cert);
-      return 'Completed';
+      const done = await this.issueWithServerKey(job, cert);
+      return 'order_id' in done ? 'AwaitingIssuer' : 'Completed';
     } catch (e) {
       await this.markFailedWhenPermanent(job, e);
       throw e;
@@ -180,7 +205,7 @@ export class IssuanceService implements OnModuleInit {
    * fails the job (the agent may retry with a new CSR after the retry loop requeues it)
    * and answers 400 naming the rule.
    */
-  async submitCsr(actor: Principal, input: SubmitCsrInput): Promise<IssuedVersion> {
+  async submitCsr(actor: Principal, input: SubmitCsrInput): Promise<IssuedVersion | PendingIssuance> {
     const job = await this.claimAwaitingCsr(input);
     try {
       const cert = await this.certificate(input.certificateId);
@@ -189,7 +214,7 @@ export class IssuanceService implements OnModuleInit {
         throw e instanceof DomainError ? invalid(`csr_pem: ${e.message}`, e.details) : invalid('csr_pem: not a CSR');
       });
       const issued = await this.issue(job, cert, await this.profile(cert.profile_id), { csr }, actor);
-      await this.jobs.finish(job.id, 'Completed');
+      await this.jobs.finish(job.id, 'order_id' in issued ? 'AwaitingIssuer' : 'Completed');
       return issued;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -236,14 +261,18 @@ export class IssuanceService implements OnModuleInit {
     )[0];
   }
 
-  private async issueWithServerKey(job: JobEntity, cert: CertForIssuance): Promise<IssuedVersion> {
+  private async issueWithServerKey(job: JobEntity, cert: CertForIssuance): Promise<IssuedVersion | PendingIssuance> {
     const profile = await this.profile(cert.profile_id);
     const alg = serverKeyAlgorithm(profile?.allowed_key_algorithms);
     const keys = await generateKeyPair(alg);
     const keyPem = exportPrivateKeyPem(keys.privateKey);
     const publicKeySpki = spkiDerOf(keys.publicKey);
     const keyInfo = describePublicKey(publicKeySpki, 'server key');
-    return this.issue(job, cert, profile, { publicKeySpki, keyPem, keyInfo }, SYSTEM_ACTOR);
+    // Remote CAs (DigiCert, Vault, ...) sign CSRs only: the server's key signs one too.
+    // The CN joins the SANs, as in the certificate: ACME CAs sign only the names a CSR lists as SANs.
+    const sans = effectiveSans(cert.common_name, sanKinds(cert.sans));
+    const serverCsr = await parseCsr(await buildCsr({ keys, commonName: cert.common_name, sans }));
+    return this.issue(job, cert, profile, { publicKeySpki, keyPem, keyInfo, serverCsr }, SYSTEM_ACTOR);
   }
 
   private async issue(
@@ -251,27 +280,38 @@ export class IssuanceService implements OnModuleInit {
     cert: CertForIssuance,
     /** Read once by the caller (server keygen picks its key algorithm from it). */
     profile: CertificateProfileRules | undefined,
-    key: { csr: ParsedCsr } | { publicKeySpki: Uint8Array; keyPem: string; keyInfo: PublicKeyInfo },
+    key:
+      { csr: ParsedCsr } | { publicKeySpki: Uint8Array; keyPem: string; keyInfo: PublicKeyInfo; serverCsr: ParsedCsr },
     actor: Pick<Principal, 'actorId' | 'actorType'>,
-  ): Promise<IssuedVersion> {
+  ): Promise<IssuedVersion | PendingIssuance> {
     if (!cert.issuer_id) throw invalid(`certificate ${cert.id} has no issuer_id`);
     const sans = sanKinds(cert.sans);
     const request: IssuanceRequest = {
       commonName: cert.common_name,
       sans,
       profile,
-      ...('csr' in key ? { csr: key.csr } : { publicKeySpki: key.publicKeySpki }),
+      ...('csr' in key ? { csr: key.csr } : { publicKeySpki: key.publicKeySpki, csr: key.serverCsr }),
     };
     if ('csr' in key && profile) {
       // The full profile verdict on the CSR's key (names are the certificate's, checked again by issueLeaf).
       validateCsrAgainstProfile({ ...key.csr, commonName: cert.common_name, sans }, profile);
     }
     const { connector, ca, issuer } = await this.connectors.forIssuance(cert.issuer_id);
-    const result = job.type === JobType.Renewal ? await connector.renew(request) : await connector.issue(request);
+    const outcome = job.type === JobType.Renewal ? await connector.renew(request) : await connector.issue(request);
     const keyInfo: PublicKeyInfo = 'csr' in key ? key.csr.publicKey : key.keyInfo;
     const versionId = newId(IdPrefix.CertificateVersion);
     const sealedKey =
       'keyPem' in key ? await this.box.seal({ private_key_pem: key.keyPem }, versionKeyContext(versionId)) : null;
+    if (isPendingOrder(outcome)) {
+      return this.awaitOrder(job, cert, issuer.id, outcome, {
+        versionId,
+        csrPem: derToPem(('csr' in key ? key.csr : key.serverCsr).der, 'CERTIFICATE REQUEST'),
+        sealedKey,
+        keyInfo,
+        actor,
+      });
+    }
+    const result = outcome;
     const created = await this.ds.transaction((m) =>
       this.record(m, {
         job,
@@ -288,6 +328,142 @@ export class IssuanceService implements OnModuleInit {
       }),
     );
     return created;
+  }
+
+  /**
+   * The CA accepted the order without issuing yet: everything recording needs later (the
+   * CSR or the sealed server key, the version id that key is sealed to, who asked) waits in
+   * issuer_orders with the job (AwaitingIssuer once the caller finishes it), and the first
+   * poll is scheduled.
+   */
+  private async awaitOrder(
+    job: JobEntity,
+    cert: CertForIssuance,
+    issuerId: string,
+    order: { orderId: string; retryAfterSeconds?: number },
+    w: {
+      versionId: string;
+      csrPem: string;
+      sealedKey: Buffer | null;
+      keyInfo: PublicKeyInfo;
+      actor: Pick<Principal, 'actorId' | 'actorType'>;
+    },
+  ): Promise<PendingIssuance> {
+    const poll = this.config.issuance.orderPoll;
+    const delayMs = orderPollDelayMs(poll, 0, order.retryAfterSeconds);
+    const now = Date.now();
+    await this.ds.transaction(async (m) => {
+      await this.orders.insert(m, {
+        job_id: job.id,
+        certificate_id: cert.id,
+        issuer_id: issuerId,
+        order_id: order.orderId,
+        version_id: w.versionId,
+        csr_pem: w.csrPem,
+        sealed_private_key: w.sealedKey,
+        key_algorithm: w.keyInfo.algorithm,
+        key_size: w.keyInfo.size,
+        actor_id: w.actor.actorId,
+        actor_type: w.actor.actorType,
+        firstPollAt: new Date(now + delayMs),
+        deadlineAt: new Date(now + poll.timeoutMs),
+      });
+      await this.audit.recordDomain(m, w.actor, 'certificate_order_placed', 'certificate', cert.id, {
+        job_id: job.id,
+        issuer_id: issuerId,
+        order_id: order.orderId,
+      });
+    });
+    await this.orderQueue.schedule(job.id, delayMs, 0);
+    return {
+      state: 'AwaitingIssuer',
+      job_id: job.id,
+      certificate_id: cert.id,
+      issuer_id: issuerId,
+      order_id: order.orderId,
+    };
+  }
+
+  /**
+   * One poll of a job's pending CA order, by whichever replica leases it first. Issued: the
+   * certificate is recorded exactly as a synchronous issuance (version, status, audit,
+   * deployment jobs) and the job completes in the same transaction. Rejected or past the
+   * deadline: the job fails for good with the reason. CA unreachable (error or no answer
+   * within CERTCTL_ISSUER_POLL_TIMEOUT): the job fails with attempts left, and the retry
+   * loop requeues it, which resumes polling the same order.
+   */
+  async pollOrder(jobId: string): Promise<OrderPollResult> {
+    const poll = this.config.issuance.orderPoll;
+    const order = await this.orders.lease(jobId, poll.requestTimeoutMs + 30_000);
+    if (!order) return 'not-due';
+    const what = `issuer ${order.issuer_id} order ${order.order_id}`;
+    if (new Date(order.deadline_at).getTime() <= Date.now()) {
+      await this.failOrder(
+        order,
+        `timed out: ${what} still pending after ${formatDuration(poll.timeoutMs)} (CERTCTL_ISSUER_ORDER_TIMEOUT)`,
+        true,
+      );
+      return 'timed-out';
+    }
+    let status: OrderStatus;
+    try {
+      const { connector } = await this.connectors.forOrder(order.issuer_id);
+      const { spkiDer } = await parseCsr(order.csr_pem, { allowSha1: true });
+      status = await withDeadline(connector.getOrderStatus(order.order_id, { spkiDer }), poll.requestTimeoutMs);
+    } catch (e) {
+      // Outages (transport errors, 5xx, no answer in time) and rate limits leave attempts for
+      // the retry loop; a CA refusing the request itself (4xx: credentials, unknown order) does not.
+      const message = e instanceof Error ? e.message : String(e);
+      const permanent =
+        e instanceof DomainError && e.code !== ErrorCode.Unavailable && e.code !== ErrorCode.RateLimited;
+      this.logger.warn(`${what}: poll failed${permanent ? '' : `, job ${jobId} will be retried`}: ${message}`);
+      await this.failOrder(order, `${what}: the CA could not be polled: ${message}`, permanent);
+      return 'unreachable';
+    }
+    if (status.state === 'pending') {
+      const delayMs = orderPollDelayMs(poll, order.polls, status.retryAfterSeconds);
+      await this.orders.reschedule(jobId, delayMs, 'pending');
+      await this.orderQueue.schedule(jobId, delayMs, order.polls);
+      return 'pending';
+    }
+    if (status.state === 'failed') {
+      await this.failOrder(order, `${what} was rejected by the CA: ${status.message}`, true);
+      return 'rejected';
+    }
+    await this.recordOrder(order, status.result);
+    return 'issued';
+  }
+
+  private async recordOrder(order: IssuerOrderRow, result: IssuanceResult): Promise<void> {
+    const job = await this.ds.getRepository(JobEntity).findOneBy({ id: order.job_id });
+    if (!job) return;
+    const cert = await this.certificate(order.certificate_id);
+    await this.ds.transaction(async (m) => {
+      if (!(await this.orders.completeJob(m, order.job_id))) return; // cancelled meanwhile
+      await this.record(m, {
+        job,
+        cert,
+        result,
+        versionId: order.version_id,
+        issuerId: order.issuer_id,
+        caId: null,
+        // Server key generation records no CSR (as a synchronous issuance), only the sealed key.
+        csrPem: order.sealed_private_key ? null : order.csr_pem,
+        keyAlgorithm: order.key_algorithm,
+        keySize: order.key_size,
+        sealedKey: order.sealed_private_key,
+        actor: { actorId: order.actor_id, actorType: order.actor_type },
+      });
+      await this.orders.remove(m, order.job_id);
+    });
+  }
+
+  private async failOrder(order: IssuerOrderRow, message: string, permanent: boolean): Promise<void> {
+    const failed = await this.orders.failJob(order.job_id, message, permanent);
+    if (failed && (permanent || failed.attemptsLeft === 0)) {
+      await this.setCertStatus(order.certificate_id, 'Failed');
+      await this.ds.transaction((m) => this.orders.remove(m, order.job_id));
+    }
   }
 
   private async record(
@@ -451,5 +627,18 @@ export class IssuanceService implements OnModuleInit {
     const permanent = e instanceof DomainError && e.code !== ErrorCode.Unavailable && e.code !== ErrorCode.RateLimited;
     const lastAttempt = job.attempts >= job.maxAttempts;
     if (job.certificateId && (permanent || lastAttempt)) await this.setCertStatus(job.certificateId, 'Failed');
+  }
+}
+
+/** Rejects when `p` has not settled within `ms` (a CA that accepts the connection and never answers). */
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${formatDuration(ms)}`)), ms);
+  });
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -32,10 +32,10 @@ export class JobEngineRepository {
     return rows.length ? this.ds.getRepository(JobEntity).findOneBy({ id }) : null;
   }
 
-  /** Running -> Completed | AwaitingCSR | Failed; `exhaust` stops the retry loop for it. */
+  /** Running -> Completed | AwaitingCSR | AwaitingIssuer | Failed; `exhaust` stops the retry loop for it. */
   async finish(
     id: string,
-    to: 'Completed' | 'AwaitingCSR' | 'Failed',
+    to: 'Completed' | 'AwaitingCSR' | 'AwaitingIssuer' | 'Failed',
     error: string | null = null,
     exhaust = false,
   ): Promise<boolean> {

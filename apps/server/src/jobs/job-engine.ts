@@ -11,12 +11,13 @@ import {
   type RunJobPayload,
 } from '@certctl/domain';
 import { AppConfig } from '../config/config.schema';
+import { runsBackgroundWork } from '../role/process-role';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import type { JobEntity } from './job.entity';
 import { JobEngineRepository } from './job-engine.repository';
 
-/** What a handler reports: done, or waiting for the agent's CSR. Failures are thrown. */
-export type JobOutcome = 'Completed' | 'AwaitingCSR';
+/** What a handler reports: done, waiting for the agent's CSR or for an asynchronous CA. Failures are thrown. */
+export type JobOutcome = 'Completed' | 'AwaitingCSR' | 'AwaitingIssuer';
 export type JobHandler = (job: JobEntity) => Promise<JobOutcome>;
 
 /** Where contexts plug in the work for a job type (issuance, renewal, deployment, ...). */
@@ -88,6 +89,7 @@ export class JobRunner extends WorkerHost implements OnApplicationBootstrap {
 
   /** CERTCTL_RENEWAL_CONCURRENCY: jobs this process runs at once. */
   onApplicationBootstrap(): void {
+    if (!runsBackgroundWork(this.config.role)) return; // no worker on an api replica
     this.worker.concurrency = this.config.issuance.renewalConcurrency;
   }
 

@@ -118,7 +118,7 @@ export class JobFactory {
       await m.query(
         issuance
           ? `SELECT id, attempts, status FROM jobs WHERE (id = $1) OR (certificate_id = $2 AND type IN ('Issuance', 'Renewal')
-                AND status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'Running')) ORDER BY (id = $1) DESC LIMIT 1`
+                AND status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'AwaitingIssuer', 'Running')) ORDER BY (id = $1) DESC LIMIT 1`
           : `SELECT id, attempts, status FROM jobs WHERE (id = $1) OR (certificate_id = $2 AND target_id = $3 AND type = 'Deployment'
                 AND status IN ('Pending', 'AwaitingApproval', 'Running')) ORDER BY (id = $1) DESC LIMIT 1`,
         issuance ? [id, job.certificateId] : [id, job.certificateId, job.targetId ?? null],

@@ -12,6 +12,7 @@ import {
 import { JobName, LoopName, QueueName, type DeliverNotificationPayload } from '@certctl/domain';
 import { AppConfig } from '../config/config.schema';
 import { MetricsService } from '../metrics/metrics.service';
+import { runsBackgroundWork } from '../role/process-role';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import { DeliveryRepository, type ClaimedNotification, type DueNotification } from './delivery.repository';
 import { eventTypeOf, severityOf } from './routing';
@@ -151,6 +152,7 @@ export class NotificationWorker extends WorkerHost implements OnApplicationBoots
   }
 
   onApplicationBootstrap(): void {
+    if (!runsBackgroundWork(this.config.role)) return; // no worker on an api replica
     this.worker.concurrency = this.config.notifications.concurrency;
   }
 

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Client } from 'pg';
 import { AppConfig } from '../config/config.schema';
+import { runsBackgroundWork } from '../role/process-role';
 import { NotificationLoops } from './delivery.service';
 
 /** The channel the notification_events insert trigger notifies (see the NotificationDelivery migration). */
@@ -29,7 +30,8 @@ export class NotificationListener implements OnApplicationBootstrap, OnApplicati
   ) {}
 
   onApplicationBootstrap(): void {
-    void this.connect();
+    // Routing is background work: on an api replica the workers' listeners and loops do it.
+    if (runsBackgroundWork(this.config.role)) void this.connect();
   }
 
   async onApplicationShutdown(): Promise<void> {

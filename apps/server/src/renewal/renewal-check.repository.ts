@@ -19,7 +19,7 @@ import {
 const RENEWAL_OPEN = `EXISTS (
   SELECT 1 FROM jobs j
    WHERE j.certificate_id = mc.id AND j.type IN ('Issuance', 'Renewal')
-     AND (j.status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'Running')
+     AND (j.status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'AwaitingIssuer', 'Running')
           OR (j.status = 'Failed' AND j.attempts < j.max_attempts)))`;
 
 /** One issued, live certificate near (or past) its expiry, with what the check needs. */

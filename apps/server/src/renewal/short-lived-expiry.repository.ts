@@ -35,7 +35,7 @@ export class ShortLivedExpiryRepository {
                      OR (mc.status = 'RenewalInProgress' AND NOT EXISTS (
                            SELECT 1 FROM jobs j
                             WHERE j.certificate_id = mc.id AND j.type IN ('Issuance', 'Renewal')
-                              AND (j.status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'Running')
+                              AND (j.status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'AwaitingIssuer', 'Running')
                                    OR (j.status = 'Failed' AND j.attempts < j.max_attempts)))))
               ORDER BY mc.expires_at, mc.id
               LIMIT $2

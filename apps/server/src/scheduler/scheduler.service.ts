@@ -3,7 +3,9 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { QueueName } from '@certctl/domain';
+import { AppConfig } from '../config/config.schema';
 import { RedisService } from '../redis/redis.service';
+import { runsBackgroundWork } from '../role/process-role';
 import { LoopRegistry } from './loop-registry';
 
 /** Deletes the lock only if we still own it. */
@@ -20,9 +22,12 @@ export class SchedulerService implements OnApplicationBootstrap {
   constructor(
     @InjectQueue(QueueName.Scheduler) private readonly queue: Queue,
     private readonly loops: LoopRegistry,
+    private readonly config: AppConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // An api replica leaves the schedulers to the workers (and must not remove them either).
+    if (!runsBackgroundWork(this.config.role)) return;
     const wanted = new Set<string>();
     for (const loop of this.loops.all()) {
       wanted.add(loop.name);

@@ -21,7 +21,7 @@ describe('issuer config schemas', () => {
     expect(issuerConfigSpec('LocalCA').secretFields).toEqual(['ca_key_passphrase']);
     expect(issuerConfigSpec('ACME').secretFields).toEqual(['eab_hmac_key']);
     expect(issuerConfigSpec('VaultPKI').secretFields).toEqual(['token', 'secret_id']);
-    expect(issuerConfigSpec('StepCA').secretFields).toEqual(['provisioner_password']);
+    expect(issuerConfigSpec('StepCA').secretFields).toEqual(['provisioner_password', 'provisioner_key']);
     expect(issuerConfigSpec('DigiCert').secretFields).toEqual(['api_key']);
     expect(issuerConfigSpec('AWSACMPCA').secretFields).toEqual(['secret_access_key', 'session_token']);
     expect(issuerConfigSpec('GoogleCAS').secretFields).toEqual(['credentials_json']);
@@ -148,12 +148,20 @@ describe('issuer config schemas', () => {
       expect(check('StepCA', { ...ok, provisioner_key_path: '/etc/step/jwk.json', validity: '24h' }).ok).toBe(true);
     });
 
-    it('requires the provisioner password and a root fingerprint', () => {
+    it('requires the provisioner password (unless the key is given) and a root fingerprint or CA bundle', () => {
       const { provisioner_password: _p, ...noPass } = ok;
-      expect(issues('StepCA', noPass)).toEqual(['body.config.provisioner_password: is required']);
+      expect(issues('StepCA', noPass)).toEqual([
+        "body.config.provisioner_password: is required to decrypt the provisioner key fetched from the CA's /provisioners",
+      ]);
+      expect(check('StepCA', { ...noPass, provisioner_key: '{"kty":"EC"}' }).ok).toBe(true);
       expect(issues('StepCA', { ...ok, root_fingerprint: 'abc' })).toEqual([
         'body.config.root_fingerprint: must be the 64-hex-digit SHA-256 fingerprint of the root certificate',
       ]);
+      const { root_fingerprint: _f, ...noRoot } = ok;
+      expect(issues('StepCA', noRoot)).toEqual([
+        'body.config.root_fingerprint: is required unless ca_cert_path names the root that signs the CA',
+      ]);
+      expect(check('StepCA', { ...noRoot, ca_cert_path: '/etc/step/root.pem' }).ok).toBe(true);
     });
   });
 

@@ -70,6 +70,10 @@ export const acmeConfig = defineConfig(
     challenge_type: oneOf(CHALLENGES).optional(),
     /** Port of the built-in HTTP-01 responder (behind a port-80 forward). */
     http01_port: int(1, 65_535).optional(),
+    /** http-01 by writing the challenge file below this document root instead of the built-in responder. */
+    http01_webroot: absolutePath().optional(),
+    /** CA bundle that signs the ACME server's TLS certificate, when not publicly trusted (Pebble, internal CAs). */
+    trust_ca_path: absolutePath().optional(),
     /** Hook scripts for DNS-01: called with the domain and the TXT value, never via a shell. */
     dns_present_script: absolutePath().optional(),
     dns_cleanup_script: absolutePath().optional(),
@@ -99,30 +103,55 @@ export const acmeConfig = defineConfig(
       ] as const) {
         if (v[f] !== undefined) ctx.issue(f, 'only applies to challenge_type dns-01 or dns-persist-01');
       }
-    } else if (v.http01_port !== undefined) {
-      ctx.issue('http01_port', 'only applies to challenge_type http-01');
+    } else {
+      for (const f of ['http01_port', 'http01_webroot'] as const) {
+        if (v[f] !== undefined) ctx.issue(f, 'only applies to challenge_type http-01');
+      }
     }
     if (challenge === 'dns-persist-01' && v.dns_persist_issuer_domain === undefined) {
       ctx.issue('dns_persist_issuer_domain', 'is required for challenge_type dns-persist-01');
     }
   },
 );
+export type AcmeIssuerConfig = z.infer<typeof acmeConfig.schema>;
 
 /** Smallstep step-ca via its native /sign API with a JWK provisioner. */
-export const stepCaConfig = defineConfig({
-  ca_url: httpsUrl(),
-  /** SHA-256 fingerprint of the step-ca root, pinned for the TLS connection. */
-  root_fingerprint: str().regex(
-    /^[0-9a-fA-F]{64}$/,
-    'must be the 64-hex-digit SHA-256 fingerprint of the root certificate',
-  ),
-  provisioner_name: text(128),
-  /** Decrypts the provisioner's encrypted JWK. */
-  provisioner_password: secret(1024),
-  /** The encrypted JWK file; fetched from the CA's /provisioners when absent. */
-  provisioner_key_path: absolutePath().optional(),
-  validity: duration().optional(),
-});
+export const stepCaConfig = defineConfig(
+  {
+    ca_url: httpsUrl(),
+    /** SHA-256 fingerprint of the step-ca root, pinned for the TLS connection (as `step ca bootstrap`). */
+    root_fingerprint: str()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be the 64-hex-digit SHA-256 fingerprint of the root certificate')
+      .optional(),
+    /** Alternatively, the root (PEM bundle) that signs step-ca's TLS certificate. */
+    ca_cert_path: absolutePath().optional(),
+    provisioner_name: text(128),
+    /** Decrypts the provisioner's encrypted JWK (JWE, PBES2); not needed for a plain JWK. */
+    provisioner_password: secret(1024).optional(),
+    /** The provisioner's private JWK: plain JSON, or encrypted as step writes it (JWE JSON or compact). */
+    provisioner_key: secret(65_536).optional(),
+    /** A file holding the same; with neither, the encrypted key is fetched from the CA's /provisioners. */
+    provisioner_key_path: absolutePath().optional(),
+    validity: duration().optional(),
+    /** Deadline of each call to step-ca (default 30 s). */
+    timeout_seconds: int(1, 300).optional(),
+  },
+  (v, ctx) => {
+    if (v.root_fingerprint === undefined && v.ca_cert_path === undefined)
+      ctx.issue('root_fingerprint', 'is required unless ca_cert_path names the root that signs the CA');
+    if (v.provisioner_key !== undefined && v.provisioner_key_path !== undefined)
+      ctx.issue('provisioner_key', 'use either provisioner_key or provisioner_key_path, not both');
+    if (v.provisioner_key === undefined && v.provisioner_key_path === undefined && v.provisioner_password === undefined)
+      ctx.issue(
+        'provisioner_password',
+        "is required to decrypt the provisioner key fetched from the CA's /provisioners",
+      );
+  },
+);
+export type StepCaConfig = z.infer<typeof stepCaConfig.schema>;
+
+/** Vault path segments go into request URLs: no `.`/`..` segments (URL normalization would resolve them). */
+const VAULT_PATH = /^(?!(.*\/)?\.{1,2}(\/|$))[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 
 /** HashiCorp Vault PKI secrets engine, signing CSRs through /<mount>/sign/<role>. */
 export const vaultPkiConfig = defineConfig(
@@ -130,15 +159,17 @@ export const vaultPkiConfig = defineConfig(
     address: httpsUrl(),
     /** Vault Enterprise namespace. */
     namespace: text(256).optional(),
-    mount: str().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a Vault mount path such as pki or pki/int'),
-    role: str().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a Vault PKI role name'),
+    mount: str().max(256).regex(VAULT_PATH, 'must be a Vault mount path such as pki or pki/int'),
+    role: str().regex(/^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$/, 'must be a Vault PKI role name'),
     token: secret(4096).optional(),
     role_id: text(256).optional(),
     secret_id: secret(4096).optional(),
-    approle_mount: text(128).optional(),
+    approle_mount: str().max(128).regex(VAULT_PATH, 'must be an auth mount path such as approle').optional(),
     ttl: duration().optional(),
     /** CA bundle that signs Vault's TLS certificate, when not publicly trusted. */
     ca_cert_path: absolutePath().optional(),
+    /** Deadline of each call to Vault (default 30 s). */
+    timeout_seconds: int(1, 300).optional(),
   },
   (v, ctx) => {
     together(v, ctx.issue, 'role_id', 'secret_id');
@@ -150,6 +181,7 @@ export const vaultPkiConfig = defineConfig(
     if (v.approle_mount !== undefined && !approle) ctx.issue('approle_mount', 'only applies to AppRole authentication');
   },
 );
+export type VaultPkiConfig = z.infer<typeof vaultPkiConfig.schema>;
 
 /** DigiCert CertCentral REST API (asynchronous orders). */
 export const digiCertConfig = defineConfig({
@@ -163,7 +195,11 @@ export const digiCertConfig = defineConfig({
   container_id: int(1, 2_147_483_647).optional(),
   signature_hash: oneOf(['sha256', 'sha384', 'sha512'] as const).optional(),
   validity_days: int(1, 397).optional(),
+  /** CA bundle that signs the API's TLS certificate (a private endpoint or a TLS-inspecting proxy). */
+  ca_cert_path: absolutePath().optional(),
+  timeout_seconds: int(1, 300).optional(),
 });
+export type DigiCertConfig = z.infer<typeof digiCertConfig.schema>;
 
 /** Sectigo Certificate Manager (SCM) REST API: customerUri + login + password headers. */
 export const sectigoConfig = defineConfig({
@@ -176,7 +212,11 @@ export const sectigoConfig = defineConfig({
   cert_type: int(1, 2_147_483_647),
   term_days: int(1, 397),
   external_requester: email().optional(),
+  /** CA bundle that signs the API's TLS certificate (a private endpoint or a TLS-inspecting proxy). */
+  ca_cert_path: absolutePath().optional(),
+  timeout_seconds: int(1, 300).optional(),
 });
+export type SectigoConfig = z.infer<typeof sectigoConfig.schema>;
 
 function isServiceAccountJson(s: string): boolean {
   try {
@@ -271,7 +311,9 @@ export const ejbcaConfig = defineConfig({
   end_entity_profile: text(256),
   /** CA bundle that signs EJBCA's TLS certificate. */
   trust_ca_path: absolutePath().optional(),
+  timeout_seconds: int(1, 300).optional(),
 });
+export type EjbcaConfig = z.infer<typeof ejbcaConfig.schema>;
 
 /** Microsoft AD Certificate Services through certsrv web enrollment (HTTPS). */
 export const adcsConfig = defineConfig(
@@ -316,7 +358,10 @@ export const openSslConfig = defineConfig({
   /** The CA certificate the scripts sign with (served as the chain). */
   ca_cert_path: absolutePath().optional(),
   timeout_seconds: int(1, 600).optional(),
+  /** Lifetime asked for when the request names none (capped at the profile's max TTL). */
+  default_validity_days: int(1, 3650).optional(),
 });
+export type OpenSslConfig = z.infer<typeof openSslConfig.schema>;
 
 export const ISSUER_CONFIGS: Record<IssuerType, ConfigSpec> = {
   [IssuerType.LocalCA]: localCaConfig,

@@ -42,6 +42,25 @@ export interface RevocationRequest {
   reason: string;
 }
 
+/**
+ * An order an asynchronous CA (DigiCert, Sectigo, ...) accepted but has not issued yet
+ * (validation, approval). The server keeps `orderId` in Postgres and polls getOrderStatus.
+ */
+export interface PendingOrder {
+  state: 'pending';
+  /** The CA's own id of the order (what getOrderStatus takes), at most 256 characters. */
+  orderId: string;
+  /** The CA's hint for the first poll (Retry-After); the server bounds it. */
+  retryAfterSeconds?: number;
+}
+
+/** What issue()/renew() answer: the certificate, or an order the CA completes later. */
+export type IssuanceOutcome = IssuanceResult | PendingOrder;
+
+export function isPendingOrder(o: IssuanceOutcome): o is PendingOrder {
+  return (o as Partial<PendingOrder>).state === 'pending';
+}
+
 /** Asynchronous CAs (DigiCert, Sectigo, ...) answer orders later; synchronous ones are always done. */
 export type OrderStatus =
   | { state: 'issued'; result: IssuanceResult }
@@ -70,14 +89,19 @@ export interface OcspSignRequest {
  */
 export interface IssuerConnector {
   readonly type: IssuerType;
-  issue(req: IssuanceRequest): Promise<IssuanceResult>;
-  renew(req: IssuanceRequest): Promise<IssuanceResult>;
+  /** Synchronous CAs answer the certificate; asynchronous ones may answer a pending order. */
+  issue(req: IssuanceRequest): Promise<IssuanceOutcome>;
+  renew(req: IssuanceRequest): Promise<IssuanceOutcome>;
   /** Tells the CA; for a CA whose CRL/OCSP this server serves, recording it is enough. */
   revoke(req: RevocationRequest): Promise<void>;
   generateCrl?(req: CrlRequest): Promise<Buffer>;
   signOcsp?(req: OcspSignRequest): Promise<Buffer>;
   getCaCertPem(): Promise<string>;
-  getOrderStatus(orderId: string): Promise<OrderStatus>;
+  /**
+   * A pending order's state. `expected.spkiDer` is the public key the order's CSR carried:
+   * an issued certificate for any other key is refused.
+   */
+  getOrderStatus(orderId: string, expected?: { spkiDer: Uint8Array }): Promise<OrderStatus>;
 }
 
 /** What a factory gets to build a connector for one issuer row. */

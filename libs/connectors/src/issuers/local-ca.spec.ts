@@ -126,9 +126,9 @@ describe('validateIssuerConnection', () => {
     await expect(validateIssuerConnection('LocalCA', sub('ca.pem', 'ca.key'))).resolves.toMatchObject({ ok: true });
   });
 
-  it('says honestly that other connectors do not exist yet', async () => {
+  it("runs the other types' own checks (ACME: the directory must answer; nothing listens on loopback port 1)", async () => {
     await expect(
-      validateIssuerConnection('ACME', { directory_url: 'https://acme.example/dir', email: 'a@example.com' }),
-    ).resolves.toEqual({ ok: false, message: 'ACME connector is not available yet' });
+      validateIssuerConnection('ACME', { directory_url: 'https://127.0.0.1:1/dir', email: 'a@example.com' }),
+    ).resolves.toEqual({ ok: false, message: expect.stringContaining('ACME: GET https://127.0.0.1:1/dir failed') });
   });
 });

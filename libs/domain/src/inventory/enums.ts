@@ -63,6 +63,8 @@ export const JobStatus = {
   Pending: 'Pending',
   AwaitingCSR: 'AwaitingCSR',
   AwaitingApproval: 'AwaitingApproval',
+  /** An asynchronous CA (DigiCert, Sectigo, ...) accepted the order; the server polls it. */
+  AwaitingIssuer: 'AwaitingIssuer',
   Running: 'Running',
   Completed: 'Completed',
   Failed: 'Failed',
@@ -71,7 +73,13 @@ export const JobStatus = {
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 
 /** Jobs that still hold work (block an agent's clean retirement). */
-export const OPEN_JOB_STATUSES: readonly JobStatus[] = ['Pending', 'AwaitingCSR', 'AwaitingApproval', 'Running'];
+export const OPEN_JOB_STATUSES: readonly JobStatus[] = [
+  'Pending',
+  'AwaitingCSR',
+  'AwaitingApproval',
+  'AwaitingIssuer',
+  'Running',
+];
 
 export const AgentStatus = {
   Online: 'Online',

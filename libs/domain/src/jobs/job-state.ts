@@ -9,7 +9,9 @@ export const JOB_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> 
   Pending: ['Running', 'AwaitingCSR', 'AwaitingApproval', 'Cancelled'],
   AwaitingApproval: ['Pending', 'Cancelled', 'Failed'],
   AwaitingCSR: ['Running', 'Cancelled', 'Failed'],
-  Running: ['Completed', 'Failed', 'AwaitingCSR'],
+  // The order poll completes it (issued), or fails it (rejected, CA unreachable, timed out).
+  AwaitingIssuer: ['Completed', 'Failed', 'Cancelled'],
+  Running: ['Completed', 'Failed', 'AwaitingCSR', 'AwaitingIssuer'],
   Failed: ['Pending', 'Cancelled'],
   Completed: [],
   Cancelled: [],

@@ -13,6 +13,8 @@ export const QueueName = {
   Notifications: 'notifications',
   /** ACME challenge ids to validate: the worker re-reads the authorization row (the truth). */
   AcmeValidation: 'acme-validation',
+  /** Job ids whose asynchronous CA order is due for a poll: the worker leases the order row first. */
+  IssuerOrders: 'issuer-orders',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -21,6 +23,7 @@ export const JobName = {
   RunJob: 'run-job',
   DeliverNotification: 'deliver-notification',
   ValidateAcmeChallenge: 'validate-acme-challenge',
+  PollIssuerOrder: 'poll-issuer-order',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -57,6 +60,8 @@ export const LoopName = {
   NotificationProcess: 'notification-process',
   ApprovalExpiry: 'approval-expiry',
   AcmeGc: 'acme-gc',
+  /** Safety net: enqueues CA order polls that are due (a lost BullMQ message delays, never loses, one). */
+  IssuerOrderPoll: 'issuer-order-poll',
 } as const;
 export type LoopName = (typeof LoopName)[keyof typeof LoopName];
 
@@ -64,6 +69,11 @@ export type LoopName = (typeof LoopName)[keyof typeof LoopName];
 export type LoopTickPayload = Record<string, never>;
 
 export interface RunJobPayload {
+  job_id: string;
+}
+
+/** The job whose pending CA order to poll (the order row in Postgres is the truth). */
+export interface PollIssuerOrderPayload {
   job_id: string;
 }
 
@@ -83,6 +93,7 @@ export interface QueuePayloads {
   [QueueName.Jobs]: { [JobName.RunJob]: RunJobPayload };
   [QueueName.Notifications]: { [JobName.DeliverNotification]: DeliverNotificationPayload };
   [QueueName.AcmeValidation]: { [JobName.ValidateAcmeChallenge]: ValidateAcmeChallengePayload };
+  [QueueName.IssuerOrders]: { [JobName.PollIssuerOrder]: PollIssuerOrderPayload };
 }
 
 export type JobNameOf<Q extends QueueName> = keyof QueuePayloads[Q] & string;

@@ -105,18 +105,25 @@ export class SubmitCsrDto {
   job_id?: string;
 }
 
+/**
+ * The answer to a CSR: the issued certificate (status Completed), or, for an asynchronous CA
+ * (DigiCert, Sectigo, ...), the order it accepted (status AwaitingIssuer, no certificate
+ * fields yet): the server polls the CA and creates the deployment jobs once it issues.
+ */
 export class IssuedCertificateDto {
+  @ApiProperty({ enum: [JobStatus.Completed, JobStatus.AwaitingIssuer] }) status!: string;
   @ApiProperty() job_id!: string;
   @ApiProperty() certificate_id!: string;
-  @ApiProperty() version_id!: string;
-  @ApiProperty({ description: 'Lower-case hex' }) serial_number!: string;
-  @ApiProperty() fingerprint_sha256!: string;
-  @ApiProperty() certificate_pem!: string;
-  @ApiProperty({ description: 'Intermediates up to (not including) the root' }) chain_pem!: string;
-  @ApiProperty({ format: 'date-time' }) not_before!: string;
-  @ApiProperty({ format: 'date-time' }) not_after!: string;
-  @ApiProperty({ type: [String], description: 'Deployment jobs created for the mapped targets' })
-  deployment_job_ids!: string[];
+  @ApiPropertyOptional({ description: "The CA's order id while AwaitingIssuer" }) order_id?: string;
+  @ApiPropertyOptional() version_id?: string;
+  @ApiPropertyOptional({ description: 'Lower-case hex' }) serial_number?: string;
+  @ApiPropertyOptional() fingerprint_sha256?: string;
+  @ApiPropertyOptional() certificate_pem?: string;
+  @ApiPropertyOptional({ description: 'Intermediates up to (not including) the root' }) chain_pem?: string;
+  @ApiPropertyOptional({ format: 'date-time' }) not_before?: string;
+  @ApiPropertyOptional({ format: 'date-time' }) not_after?: string;
+  @ApiPropertyOptional({ type: [String], description: 'Deployment jobs created for the mapped targets' })
+  deployment_job_ids?: string[];
 }
 
 export const REPORTABLE_STATUSES = [JobStatus.Running, JobStatus.Completed, JobStatus.Failed] as const;

@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises';
+import { invalid } from '@certctl/domain';
+import { caHttp, caStatusError, excerpt, type CaHttpRequest, type CaHttpResponse } from '../remote-ca/ca-http';
+import { readCaBundle } from '../remote-ca/trust';
+
+/** Settings common to the commercial CA clients. */
+export interface ApiClientOptions {
+  baseUrl: string;
+  /** Names the CA in every error ("DigiCert", "Sectigo"). */
+  what: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  /** config.ca_cert_path: the bundle that signs the API's TLS certificate. */
+  caCertPath?: string;
+  /** Mutual TLS: PEM files of the client certificate and its key (read once, on first use). */
+  clientCert?: { certPath: string; keyPath: string; passphrase?: string };
+  /** Maps an error body to the CA's message (each vendor has its own error shape). */
+  errorMessage: (res: CaHttpResponse) => string | undefined;
+}
+
+/**
+ * A small JSON client over caHttp: every call has the deadline and the CA's name, and an
+ * HTTP error becomes a domain error quoting the vendor's message (5xx/408: Unavailable, so
+ * the retry loop takes the job again; 429: RateLimited; other 4xx: Validation). Credential
+ * headers are never part of an error message.
+ */
+export class ApiClient {
+  private trust?: Promise<string | undefined>;
+  private client?: Promise<CaHttpRequest['clientCert']>;
+
+  constructor(private readonly o: ApiClientOptions) {}
+
+  async call(
+    method: CaHttpRequest['method'],
+    path: string,
+    json?: unknown,
+    accept = 'application/json',
+  ): Promise<CaHttpResponse> {
+    const res = await this.raw(method, path, json, accept);
+    if (res.status >= 200 && res.status < 300) return res;
+    throw this.error(method, path, res);
+  }
+
+  /** The exchange without status mapping (callers that read a non-2xx as a state). */
+  async raw(
+    method: CaHttpRequest['method'],
+    path: string,
+    json?: unknown,
+    accept = 'application/json',
+  ): Promise<CaHttpResponse> {
+    this.trust ??=
+      this.o.caCertPath === undefined
+        ? Promise.resolve(undefined)
+        : readCaBundle(this.o.caCertPath, 'config.ca_cert_path');
+    this.client ??= this.readClientCert();
+    return caHttp({
+      clientCert: await this.client,
+      method,
+      url: `${this.o.baseUrl.replace(/\/+$/, '')}${path}`,
+      headers: { ...this.o.headers, accept },
+      json,
+      ca: await this.trust,
+      timeoutMs: this.o.timeoutMs,
+      what: this.o.what,
+    });
+  }
+
+  private async readClientCert(): Promise<CaHttpRequest['clientCert']> {
+    const c = this.o.clientCert;
+    if (!c) return undefined;
+    const read = (path: string, field: string) =>
+      readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw invalid(
+          `config.${field} ${path} cannot be read (${e.code === 'ENOENT' ? 'does not exist' : (e.code ?? 'error')})`,
+        );
+      });
+    const [cert, key] = await Promise.all([read(c.certPath, 'client_cert_path'), read(c.keyPath, 'client_key_path')]);
+    return { cert, key, passphrase: c.passphrase };
+  }
+
+  error(method: string, path: string, res: CaHttpResponse): Error {
+    const detail = this.o.errorMessage(res) ?? (excerpt(res.text) || 'no details');
+    return caStatusError(res.status, `${this.o.what}: ${method} ${path} answered HTTP ${res.status}: ${detail}`);
+  }
+}
