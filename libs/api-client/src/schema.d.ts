@@ -2198,7 +2198,15 @@ export interface components {
       target_id: string | null;
       agent_id: string | null;
       /** @enum {string} */
-      status: 'Pending' | 'AwaitingCSR' | 'AwaitingApproval' | 'Running' | 'Completed' | 'Failed' | 'Cancelled';
+      status:
+        | 'Pending'
+        | 'AwaitingCSR'
+        | 'AwaitingApproval'
+        | 'AwaitingIssuer'
+        | 'Running'
+        | 'Completed'
+        | 'Failed'
+        | 'Cancelled';
       attempts: number;
       max_attempts: number;
       last_error: string | null;
@@ -3568,7 +3576,15 @@ export interface components {
       target_id: string | null;
       agent_id: string | null;
       /** @enum {string} */
-      status: 'Pending' | 'AwaitingCSR' | 'AwaitingApproval' | 'Running' | 'Completed' | 'Failed' | 'Cancelled';
+      status:
+        | 'Pending'
+        | 'AwaitingCSR'
+        | 'AwaitingApproval'
+        | 'AwaitingIssuer'
+        | 'Running'
+        | 'Completed'
+        | 'Failed'
+        | 'Cancelled';
       attempts: number;
       max_attempts: number;
       last_error: string | null;
@@ -4052,21 +4068,25 @@ export interface components {
       job_id?: string;
     };
     IssuedCertificateDto: {
+      /** @enum {string} */
+      status: 'Completed' | 'AwaitingIssuer';
       job_id: string;
       certificate_id: string;
-      version_id: string;
+      /** @description The CA's order id while AwaitingIssuer */
+      order_id?: string;
+      version_id?: string;
       /** @description Lower-case hex */
-      serial_number: string;
-      fingerprint_sha256: string;
-      certificate_pem: string;
+      serial_number?: string;
+      fingerprint_sha256?: string;
+      certificate_pem?: string;
       /** @description Intermediates up to (not including) the root */
-      chain_pem: string;
+      chain_pem?: string;
       /** Format: date-time */
-      not_before: string;
+      not_before?: string;
       /** Format: date-time */
-      not_after: string;
+      not_after?: string;
       /** @description Deployment jobs created for the mapped targets */
-      deployment_job_ids: string[];
+      deployment_job_ids?: string[];
     };
     ReportJobStatusDto: {
       /**
@@ -4089,7 +4109,15 @@ export interface components {
       /** @enum {string} */
       type: 'Issuance' | 'Renewal' | 'Deployment' | 'Revocation';
       /** @enum {string} */
-      status: 'Pending' | 'AwaitingCSR' | 'AwaitingApproval' | 'Running' | 'Completed' | 'Failed' | 'Cancelled';
+      status:
+        | 'Pending'
+        | 'AwaitingCSR'
+        | 'AwaitingApproval'
+        | 'AwaitingIssuer'
+        | 'Running'
+        | 'Completed'
+        | 'Failed'
+        | 'Cancelled';
       certificate_id: string;
       target_id: string | null;
       /** @description The version this deployment deploys (set on claim) */
@@ -9292,7 +9320,15 @@ export interface operations {
   listJobs: {
     parameters: {
       query?: {
-        status?: 'Pending' | 'AwaitingCSR' | 'AwaitingApproval' | 'Running' | 'Completed' | 'Failed' | 'Cancelled';
+        status?:
+          | 'Pending'
+          | 'AwaitingCSR'
+          | 'AwaitingApproval'
+          | 'AwaitingIssuer'
+          | 'Running'
+          | 'Completed'
+          | 'Failed'
+          | 'Cancelled';
         type?: 'Issuance' | 'Renewal' | 'Deployment' | 'Revocation';
         certificate_id?: string;
         agent_id?: string;
