@@ -14,7 +14,7 @@ import {
 } from '@certctl/pki';
 import { EstClient, EstPendingError } from './est';
 import { describeError, print, type GlobalOptions, type Result } from './output';
-import { CLI_VERSION } from './version';
+import { CERTCTL_VERSION as CLI_VERSION } from '@certctl/api-client';
 
 /** `--key-type` values and the key algorithm each generates. */
 const KEY_TYPES: Record<string, KeyAlgorithm> = { 'ecdsa-p256': 'ECDSA-P256', 'rsa-2048': 'RSA-2048' };

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { createCertctlClient, unwrap, type CertctlClient } from '@certctl/api-client';
+import { CERTCTL_VERSION as CLI_VERSION, createCertctlClient, unwrap, type CertctlClient } from '@certctl/api-client';
 import { importPemFiles } from './import';
 import { estCommand } from './est-command';
 import { describeError, FORMATS, print, type GlobalOptions, type Result } from './output';
-import { CLI_VERSION } from './version';
 
 const CERT_COLUMNS = ['id', 'name', 'common_name', 'status', 'environment', 'expires_at'];
 const AGENT_COLUMNS = ['id', 'name', 'hostname', 'status', 'version', 'last_heartbeat_at'];

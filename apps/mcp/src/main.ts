@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { createCertctlClient } from '@certctl/api-client';
+import { CERTCTL_VERSION as MCP_VERSION, createCertctlClient } from '@certctl/api-client';
 import { ConfigError, loadConfig } from './config';
 import { createMcpServer } from './server';
-import { MCP_VERSION } from './version';
 
 /**
  * certctl-mcp: the Model Context Protocol server over stdio. stdout is the protocol channel, so

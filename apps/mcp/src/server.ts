@@ -1,10 +1,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CertctlClient } from '@certctl/api-client';
+import { CERTCTL_VERSION as MCP_VERSION, type CertctlClient } from '@certctl/api-client';
 import openapiJson from '../../../docs/openapi.json';
 import type { OpenApiDocument } from './openapi';
 import { registerPrompts } from './prompts';
 import { buildTools, callTool } from './tools';
-import { MCP_VERSION } from './version';
 
 /** The committed OpenAPI document, bundled into the build: the tools follow the API it describes. */
 export const OPENAPI_DOCUMENT = openapiJson as unknown as OpenApiDocument;

@@ -3,3 +3,4 @@ export type { paths, components, operations } from './schema';
 export * from './client';
 export * from './errors';
 export * from './connection';
+export * from './version';

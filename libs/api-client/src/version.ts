@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
- * The root package's version: the CLI ships in the root package (its `bin`), so walk up from this
- * file (src under jest, dist/apps/cli/apps/cli/src when built) to the first package.json named certctl.
+ * The root package's version. The CLI and the MCP app ship in the root package (its `bin`
+ * entries), so walk up from this file (src under jest, dist/apps/<app>/libs/api-client/src when
+ * built) to the first package.json named certctl.
  */
 function readVersion(): string {
   for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
@@ -17,4 +18,4 @@ function readVersion(): string {
   return '0.0.0-unknown';
 }
 
-export const CLI_VERSION = readVersion();
+export const CERTCTL_VERSION = readVersion();
