@@ -12,6 +12,7 @@ import { AcmeValidation1796201600000 } from './1796201600000-AcmeValidation';
 import { NotificationRouting1796288000000 } from './1796288000000-NotificationRouting';
 import { AcmeClientAccounts1796374400000 } from './1796374400000-AcmeClientAccounts';
 import { IssuerOrders1796460800000 } from './1796460800000-IssuerOrders';
+import { CertificateRenewalInfo1796720000000 } from './1796720000000-CertificateRenewalInfo';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -28,6 +29,7 @@ export const MIGRATIONS = [
   NotificationRouting1796288000000,
   AcmeClientAccounts1796374400000,
   IssuerOrders1796460800000,
+  CertificateRenewalInfo1796720000000,
 ];
 
 /**

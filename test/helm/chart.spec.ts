@@ -253,6 +253,60 @@ describe.each(scenarios)('chart rendered with $name', (s) => {
     }
   });
 
+  it('splits the roles when workers run: server pods CERTCTL_ROLE=api, workers worker, else all', () => {
+    const deployments = byKind(manifests(), 'Deployment');
+    const roleOf = (d: Json) => podSpec(d).containers[0].env?.find((e: Json) => e.name === 'CERTCTL_ROLE')?.value;
+    const server = deployments.find((d) => d.metadata.name.endsWith('-server'))!;
+    const worker = deployments.find((d) => d.metadata.name.endsWith('-worker'));
+    if (worker) {
+      expect(roleOf(server)).toBe('api');
+      expect(roleOf(worker)).toBe('worker');
+    } else {
+      // Unset means all: without workers the server pods must consume the queues and run the loops.
+      expect(roleOf(server)).toBeUndefined();
+    }
+  });
+
+  it('scrapes every server and worker pod when monitoring is enabled', () => {
+    const ms = manifests();
+    const monitors = [...byKind(ms, 'ServiceMonitor'), ...byKind(ms, 'PodMonitor')];
+    if (monitors.length === 0) return; // monitoring off in this scenario: nothing to scrape with
+    const services = byKind(ms, 'Service');
+    const matches = (selector: Json, labels: Json) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const certctlPods = byKind(ms, 'Deployment').filter((d) =>
+      ['server', 'worker'].includes(d.spec.template.metadata.labels['app.kubernetes.io/component']),
+    );
+    expect(certctlPods.length).toBeGreaterThan(0);
+    for (const d of certctlPods) {
+      const labels = d.spec.template.metadata.labels;
+      const ports = new Set(podSpec(d).containers[0].ports.map((p: Json) => p.name));
+      const scrapedBy = monitors.filter((m) => {
+        if (m.kind === 'PodMonitor') {
+          return (
+            matches(m.spec.selector.matchLabels, labels) &&
+            m.spec.podMetricsEndpoints.every((e: Json) => ports.has(e.port))
+          );
+        }
+        return services.some(
+          (svc) =>
+            matches(m.spec.selector.matchLabels, svc.metadata.labels) &&
+            matches(svc.spec.selector, labels) &&
+            m.spec.endpoints.every((e: Json) => svc.spec.ports.some((p: Json) => p.name === e.port)),
+        );
+      });
+      expect({ deployment: d.metadata.name, scraped: scrapedBy.length }).toEqual({
+        deployment: d.metadata.name,
+        scraped: 1,
+      });
+      const [endpoint] = scrapedBy[0].kind === 'PodMonitor' ? scrapedBy[0].spec.podMetricsEndpoints : scrapedBy[0].spec.endpoints; // prettier-ignore
+      expect(endpoint).toMatchObject({
+        path: '/api/v1/metrics/prometheus',
+        scheme: 'https',
+        authorization: { type: 'Bearer', credentials: { key: 'api-key' } },
+      });
+    }
+  });
+
   it('keeps every Secret value out of ConfigMaps, plain env values and annotations', () => {
     const ms = manifests();
     const secretValues = byKind(ms, 'Secret').flatMap((sec) => [
@@ -371,6 +425,8 @@ describe('chart contents per topology', () => {
     const ms = rendered.get('everything enabled')!;
     const worker = byKind(ms, 'Deployment').find((d) => d.metadata.name === 'certctl-worker')!;
     expect(podSpec(worker).containers[0].env).toContainEqual({ name: 'CERTCTL_ROLE', value: 'worker' });
+    const server = byKind(ms, 'Deployment').find((d) => d.metadata.name === 'certctl-server')!;
+    expect(podSpec(server).containers[0].env).toContainEqual({ name: 'CERTCTL_ROLE', value: 'api' });
     const [cert] = byKind(ms, 'Certificate');
     expect(cert.spec.dnsNames).toEqual(
       expect.arrayContaining(['certctl.pki.svc', 'certctl.pki.svc.cluster.local', 'certctl.example.test']),
@@ -383,6 +439,11 @@ describe('chart contents per topology', () => {
       scheme: 'https',
       authorization: { type: 'Bearer', credentials: { name: 'certctl-metrics-key', key: 'api-key' } },
     });
+    // The workers are outside the Service: a PodMonitor scrapes them with the same endpoint.
+    const [podMonitor] = byKind(ms, 'PodMonitor');
+    expect(podMonitor.metadata.name).toBe('certctl-worker');
+    expect(podMonitor.spec.selector.matchLabels).toMatchObject({ 'app.kubernetes.io/component': 'worker' });
+    expect(podMonitor.spec.podMetricsEndpoints).toEqual([{ port: 'https', ...monitor.spec.endpoints[0] }]);
     const exprs = byKind(ms, 'PrometheusRule')[0]
       .spec.groups[0].rules.map((r: Json) => r.expr)
       .join('\n');

@@ -270,6 +270,30 @@ Pass (dict "ctx" $ "secret" NAME "key" KEY "length" N "holder" MAP "field" FIELD
 {{- end }}
 {{- end }}
 
+{{/* How Prometheus scrapes a certctl pod (ServiceMonitor and PodMonitor endpoints, after `port`). */}}
+{{- define "certctl.metricsScrape" -}}
+{{- $sm := .Values.metrics.serviceMonitor -}}
+scheme: https
+path: /api/v1/metrics/prometheus
+interval: {{ $sm.interval }}
+scrapeTimeout: {{ $sm.scrapeTimeout }}
+authorization:
+  type: Bearer
+  credentials:
+    name: {{ $sm.apiKeySecret.name }}
+    key: {{ $sm.apiKeySecret.key }}
+tlsConfig:
+  serverName: {{ printf "%s.%s.svc" (include "certctl.fullname" .) .Release.Namespace }}
+  {{- if $sm.caSecret }}
+  ca:
+    secret:
+      name: {{ $sm.caSecret }}
+      key: ca.crt
+  {{- else }}
+  insecureSkipVerify: true
+  {{- end }}
+{{- end }}
+
 {{/* Pod annotations that roll the pods when their configuration changes. */}}
 {{- define "certctl.configChecksums" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}

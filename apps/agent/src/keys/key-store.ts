@@ -18,7 +18,8 @@ export interface StoredKey {
 /**
  * Private keys on the agent's disk, one set per certificate in a 0700 directory, every file
  * 0600 and written atomically:
- * - `<cert>.key.pending`: generated for a CSR, until the server has issued its certificate;
+ * - `<cert>.key.pending`: generated for a CSR, until the server has issued its certificate
+ *   (at once for most CAs; for asynchronous CAs when the first deployment of it arrives);
  * - `<cert>.key`: the key of the newest issued certificate;
  * - `<cert>.key.prev`: the key before it, kept until the new certificate is deployed, so a
  *   deployment of the older version (or a failed rollout) still finds its key.
@@ -56,6 +57,18 @@ export class KeyStore {
 
   async discard(certificateId: string, slot: KeySlot): Promise<void> {
     await rm(this.path(certificateId, slot), { force: true });
+  }
+
+  /**
+   * The key to deploy with the certificate, or undefined. A pending key that the certificate
+   * carries is promoted first: the certificate now exists (an asynchronous CA issued it after
+   * the CSR was answered AwaitingIssuer), so its key becomes current and the old one previous.
+   */
+  async keyForDeployment(certificateId: string, certPem: string): Promise<StoredKey | undefined> {
+    const key = await this.keyFor(certificateId, certPem);
+    if (key?.slot !== 'pending') return key;
+    await this.promotePending(certificateId);
+    return { slot: 'current', path: this.path(certificateId, 'current'), pem: key.pem };
   }
 
   /** The stored key whose public half is the certificate's, or undefined. */

@@ -90,7 +90,7 @@ export async function handleDeploymentJob(item: WorkItem, deps: DeploymentDeps):
     config = checked.config;
 
     const cert = await api.certificate(item.certificate_id, claimed.version_id ?? item.version_id ?? undefined);
-    const key = await deps.keys.keyFor(item.certificate_id, cert.certificate_pem);
+    const key = await deps.keys.keyForDeployment(item.certificate_id, cert.certificate_pem);
     if (!key) {
       throw new JobFailure(
         `no private key for certificate ${item.certificate_id} version ${cert.version_id} in ${deps.keys.dir} ` +

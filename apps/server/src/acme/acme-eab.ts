@@ -15,7 +15,8 @@ export interface CreatedEabKey {
   createdAt: Date;
 }
 
-const context = (kid: string) => `acme_eab_keys:${kid}`;
+/** Seal context of an EAB HMAC key (`acme_eab_keys.sealed_key`): `{ hmac_key }`. */
+export const acmeEabKeyContext = (kid: string): string => `acme_eab_keys:${kid}`;
 
 /**
  * External Account Binding keys (RFC 8555 7.3.4). The HMAC key must be usable again to
@@ -39,7 +40,7 @@ export class AcmeEabKeys {
     }
     const kid = newId('eab');
     const hmacKey = randomBytes(32).toString('base64url');
-    const sealed = await this.box.seal({ hmac_key: hmacKey }, context(kid));
+    const sealed = await this.box.seal({ hmac_key: hmacKey }, acmeEabKeyContext(kid));
     const created = await this.audit.transaction(async (m) => {
       const row = rowsOf<{ created_at: Date }>(
         await m.query(
@@ -59,7 +60,7 @@ export class AcmeEabKeys {
       await m.query(`SELECT sealed_key FROM acme_eab_keys WHERE kid = $1 AND used_at IS NULL`, [kid]),
     )[0];
     if (!row) return undefined;
-    const opened = await this.box.open(row.sealed_key, context(kid));
+    const opened = await this.box.open(row.sealed_key, acmeEabKeyContext(kid));
     return Buffer.from(String(opened.hmac_key), 'base64url');
   }
 

@@ -297,6 +297,7 @@ export class IssuanceService implements OnModuleInit {
       validateCsrAgainstProfile({ ...key.csr, commonName: cert.common_name, sans }, profile);
     }
     const { connector, ca, issuer } = await this.connectors.forIssuance(cert.issuer_id);
+    if (job.type === JobType.Renewal) request.replacesCertPem = await this.replacedLeaf(cert.id, issuer.id);
     const outcome = job.type === JobType.Renewal ? await connector.renew(request) : await connector.issue(request);
     const keyInfo: PublicKeyInfo = 'csr' in key ? key.csr.publicKey : key.keyInfo;
     const versionId = newId(IdPrefix.CertificateVersion);
@@ -328,6 +329,20 @@ export class IssuanceService implements OnModuleInit {
       }),
     );
     return created;
+  }
+
+  /** The leaf a renewal replaces: the current version's, when the same issuer signed it (ACME `replaces`). */
+  private async replacedLeaf(certificateId: string, issuerId: string): Promise<string | undefined> {
+    const current = rowsOf<{ pem_chain: string; issuer_id: string | null }>(
+      await this.ds.query(
+        `SELECT pem_chain, issuer_id FROM certificate_versions WHERE certificate_id = $1
+          ORDER BY created_at DESC, id DESC LIMIT 1`,
+        [certificateId],
+      ),
+    )[0];
+    if (current?.issuer_id !== issuerId) return undefined;
+    const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(current.pem_chain);
+    return leaf ? `${leaf[0]}\n` : undefined;
   }
 
   /**

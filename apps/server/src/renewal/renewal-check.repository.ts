@@ -22,6 +22,11 @@ const RENEWAL_OPEN = `EXISTS (
      AND (j.status IN ('Pending', 'AwaitingCSR', 'AwaitingApproval', 'AwaitingIssuer', 'Running')
           OR (j.status = 'Failed' AND j.attempts < j.max_attempts)))`;
 
+/** The current version of the certificate `mc`: its newest certificate_versions row. */
+const CURRENT_VERSION = `(SELECT v.id FROM certificate_versions v
+                           WHERE v.certificate_id = mc.id
+                           ORDER BY v.created_at DESC, v.id DESC LIMIT 1)`;
+
 /** One issued, live certificate near (or past) its expiry, with what the check needs. */
 export interface ExpiryCandidate {
   id: string;
@@ -41,6 +46,8 @@ export interface ExpiryCandidate {
   auto_renew: boolean;
   owner_email: string;
   renewal_open: boolean;
+  /** The ARI renewal time (RFC 9773) picked for the current version, seconds since the epoch; null: none. */
+  ari_renew_epoch: number | null;
 }
 
 export interface ExpiryCursor {
@@ -102,10 +109,36 @@ export class RenewalCheckRepository {
    * before `until`, in the statuses the check handles, short-lived profiles excluded.
    * The (expires_at, id) index serves the range; memory stays at one page.
    */
-  async candidates(until: Date, after: ExpiryCursor | null, limit: number): Promise<ExpiryCandidate[]> {
-    const rows: (Omit<ExpiryCandidate, 'expires_epoch' | 'lifetime_ms'> & {
+  candidates(until: Date, after: ExpiryCursor | null, limit: number): Promise<ExpiryCandidate[]> {
+    return this.page(`mc.expires_at <= $1`, [until], after, limit);
+  }
+
+  /**
+   * The same page over certificates beyond the horizon whose ARI renewal time has come
+   * (the CA asked for an early renewal, e.g. before a mass revocation): `$1` is the tick's
+   * clock and `until` the horizon. The partial renew_at index serves it.
+   */
+  ariDueBeyond(now: Date, until: Date, after: ExpiryCursor | null, limit: number): Promise<ExpiryCandidate[]> {
+    return this.page(
+      `mc.expires_at > $9 AND EXISTS (
+         SELECT 1 FROM certificate_renewal_info ri
+          WHERE ri.certificate_id = mc.id AND ri.renew_at <= $1 AND ri.version_id = ${CURRENT_VERSION})`,
+      [now, until],
+      after,
+      limit,
+    );
+  }
+
+  private async page(
+    where: string,
+    [first, ninth]: [Date, Date?],
+    after: ExpiryCursor | null,
+    limit: number,
+  ): Promise<ExpiryCandidate[]> {
+    const rows: (Omit<ExpiryCandidate, 'expires_epoch' | 'lifetime_ms' | 'ari_renew_epoch'> & {
       expires_epoch: number | string;
       lifetime_ms: number | string | null;
+      ari_renew_epoch: number | string | null;
     })[] = await this.ds.query(
       `SELECT mc.id, mc.name, mc.common_name, mc.status, mc.issuer_id,
               COALESCE(iss.enabled, false) AS issuer_enabled,
@@ -121,14 +154,18 @@ export class RenewalCheckRepository {
               -- Enrolled over EST/SCEP: the device holds the key and re-enrolls itself; alert only.
               COALESCE(rp.auto_renew, true) AND mc.enrolled_via IS NULL AS auto_renew,
               COALESCE(o.email, '') AS owner_email,
-              ${RENEWAL_OPEN} AS renewal_open
+              ${RENEWAL_OPEN} AS renewal_open,
+              -- The ARI pick counts only for the version it was made for (a renewal asks again).
+              (SELECT extract(epoch FROM ri.renew_at)::float8
+                 FROM certificate_renewal_info ri
+                WHERE ri.certificate_id = mc.id AND ri.version_id = ${CURRENT_VERSION}) AS ari_renew_epoch
          FROM managed_certificates mc
          LEFT JOIN renewal_policies rp ON rp.id = mc.renewal_policy_id
          LEFT JOIN owners o ON o.id = mc.owner_id
          LEFT JOIN issuers iss ON iss.id = mc.issuer_id
          LEFT JOIN certificate_profiles p ON p.id = mc.profile_id
         WHERE mc.expires_at IS NOT NULL
-          AND mc.expires_at <= $1
+          AND ${where}
           AND (mc.expires_at, mc.id) > ($2::timestamptz, $3::text)
           AND mc.archived_at IS NULL
           AND mc.status = ANY($7::text[])
@@ -136,7 +173,7 @@ export class RenewalCheckRepository {
         ORDER BY mc.expires_at, mc.id
         LIMIT $4`,
       [
-        until,
+        first,
         // The first page starts before everything: one sargable row comparison for all pages.
         after?.expiresAt ?? '-infinity',
         after?.id ?? '',
@@ -145,12 +182,14 @@ export class RenewalCheckRepository {
         DEFAULT_ALERT_THRESHOLDS_DAYS,
         RENEWAL_CHECK_STATUSES,
         SHORT_LIVED_MAX_TTL_SECONDS,
+        ...(ninth ? [ninth] : []),
       ],
     );
     return rows.map((r) => ({
       ...r,
       expires_epoch: Number(r.expires_epoch),
       lifetime_ms: r.lifetime_ms === null ? null : Number(r.lifetime_ms),
+      ari_renew_epoch: r.ari_renew_epoch === null ? null : Number(r.ari_renew_epoch),
     }));
   }
 

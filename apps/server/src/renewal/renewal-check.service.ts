@@ -3,6 +3,7 @@ import { LoopName } from '@certctl/domain';
 import { AppConfig } from '../config/config.schema';
 import { JobDispatcher } from '../jobs/job-engine';
 import { LoopRegistry } from '../scheduler/loop-registry';
+import { AriScheduleService } from './ari-schedule.service';
 import {
   RenewalCheckRepository,
   type ExpiryCandidate,
@@ -16,9 +17,9 @@ import {
   effectiveRenewalWindowMs,
   expiryAlertDedupKey,
   expiryAlertMessage,
-  inRenewalWindow,
   mostUrgentCrossedThreshold,
   nextExpiryStatus,
+  renewalDue,
   renewalJobId,
 } from './renewal-rules';
 
@@ -49,6 +50,7 @@ export class RenewalCheckService implements OnModuleInit {
     private readonly repo: RenewalCheckRepository,
     private readonly dispatcher: JobDispatcher,
     private readonly config: AppConfig,
+    private readonly ari: AriScheduleService,
   ) {}
 
   onModuleInit(): void {
@@ -74,15 +76,25 @@ export class RenewalCheckService implements OnModuleInit {
     const now = opts.at ?? (await this.repo.now());
     const until = new Date(now.getTime() + (await this.repo.horizonDays()) * DAY_MS);
     const summary: RenewalCheckSummary = { scanned: 0, statusChanges: {}, alerts: 0, jobsCreated: 0, jobsFailed: 0 };
-    let cursor: ExpiryCursor | null = null;
-    for (;;) {
-      const page = await this.repo.candidates(until, cursor, batchSize);
-      if (page.length === 0) break;
-      summary.scanned += page.length;
-      await this.handlePage(page, now.getTime(), summary);
-      const last = page[page.length - 1];
-      cursor = { expiresAt: last.expires_cursor, id: last.id };
-      if (page.length < batchSize) break;
+    // ARI windows first, so this tick already renews at the times the CAs suggest.
+    await this.ari.refresh(now).catch((e: unknown) => {
+      this.logger.warn(`renewal information not refreshed: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    const pages = [
+      (c: ExpiryCursor | null) => this.repo.candidates(until, c, batchSize),
+      (c: ExpiryCursor | null) => this.repo.ariDueBeyond(now, until, c, batchSize),
+    ];
+    for (const next of pages) {
+      let cursor: ExpiryCursor | null = null;
+      for (;;) {
+        const page = await next(cursor);
+        if (page.length === 0) break;
+        summary.scanned += page.length;
+        await this.handlePage(page, now.getTime(), summary);
+        const last = page[page.length - 1];
+        cursor = { expiresAt: last.expires_cursor, id: last.id };
+        if (page.length < batchSize) break;
+      }
     }
     const changes = Object.entries(summary.statusChanges).map(([s, n]) => `${n} ${s}`);
     const line =
@@ -97,7 +109,13 @@ export class RenewalCheckService implements OnModuleInit {
   private async handlePage(page: ExpiryCandidate[], nowMs: number, summary: RenewalCheckSummary): Promise<void> {
     const changes: StatusChange[] = [];
     const alerts: NewExpiryAlert[] = [];
-    const renewable: { cert: ExpiryCandidate; jobId: string; epoch: number; msLeft: number }[] = [];
+    const renewable: {
+      cert: ExpiryCandidate;
+      jobId: string;
+      epoch: number;
+      msLeft: number;
+      trigger: 'ari' | 'threshold';
+    }[] = [];
     for (const cert of page) {
       const msLeft = cert.expires_epoch * 1000 - nowMs;
       const epoch = Math.floor(cert.expires_epoch);
@@ -124,14 +142,15 @@ export class RenewalCheckService implements OnModuleInit {
           dedupKey: expiryAlertDedupKey(cert.id, epoch, threshold),
         });
       }
-      if (
-        cert.auto_renew &&
-        cert.issuer_id !== null &&
-        cert.issuer_enabled &&
-        !cert.renewal_open &&
-        inRenewalWindow(msLeft, cert.renewal_days_before, cert.lifetime_ms)
-      ) {
-        renewable.push({ cert, jobId: renewalJobId(cert.id, epoch), epoch, msLeft });
+      const { due, trigger } = renewalDue({
+        nowMs,
+        msLeft,
+        renewalDaysBefore: cert.renewal_days_before,
+        lifetimeMs: cert.lifetime_ms,
+        ariRenewAtMs: cert.ari_renew_epoch === null ? null : cert.ari_renew_epoch * 1000,
+      });
+      if (cert.auto_renew && cert.issuer_id !== null && cert.issuer_enabled && !cert.renewal_open && due) {
+        renewable.push({ cert, jobId: renewalJobId(cert.id, epoch), epoch, msLeft, trigger });
       }
     }
 
@@ -151,6 +170,10 @@ export class RenewalCheckService implements OnModuleInit {
           expires_at: new Date(r.cert.expires_epoch * 1000).toISOString(),
           days_left: Math.floor(r.msLeft / DAY_MS),
           renewal_days_before: r.cert.renewal_days_before,
+          trigger: r.trigger,
+          ...(r.cert.ari_renew_epoch !== null
+            ? { ari_renew_at: new Date(r.cert.ari_renew_epoch * 1000).toISOString() }
+            : {}),
           window_days:
             Math.round((effectiveRenewalWindowMs(r.cert.renewal_days_before, r.cert.lifetime_ms) / DAY_MS) * 1000) /
             1000,

@@ -8,7 +8,10 @@ import {
   expiryAlertMessage,
   inRenewalWindow,
   mostUrgentCrossedThreshold,
+  nextAriPollMs,
   nextExpiryStatus,
+  pickRenewalTime,
+  renewalDue,
   renewalJobId,
 } from './renewal-rules';
 
@@ -150,6 +153,51 @@ describe('renewal rules', () => {
       expect(id).toMatch(CLIENT_ID_PATTERN);
       expect(renewalJobId(long, 1_800_000_000)).toBe(id);
       expect(renewalJobId(`m${'y'.repeat(127)}`, 1_800_000_000)).not.toBe(id);
+    });
+  });
+
+  describe('ARI (RFC 9773)', () => {
+    const now = new Date('2030-01-01T00:00:00Z');
+    const d = (days: number) => new Date(now.getTime() + days * DAY_MS);
+
+    it('picks uniformly in what is left of the window, and now once it is over', () => {
+      expect(pickRenewalTime(d(10), d(12), now, () => 0)).toEqual(d(10));
+      expect(pickRenewalTime(d(10), d(12), now, () => 0.5)).toEqual(d(11));
+      expect(pickRenewalTime(d(10), d(12), now, () => 0.999999).getTime()).toBeLessThan(d(12).getTime());
+      // Under way: only the remaining part counts.
+      expect(pickRenewalTime(d(-1), d(1), now, () => 0)).toEqual(now);
+      expect(pickRenewalTime(d(-1), d(1), now, () => 0.5)).toEqual(d(0.5));
+      expect(pickRenewalTime(d(-2), d(-1), now, () => 0.5)).toEqual(now);
+    });
+
+    it('asks again after Retry-After (at least a minute), 6 hours without one', () => {
+      expect(nextAriPollMs(undefined)).toBe(6 * HOUR);
+      expect(nextAriPollMs(7200)).toBe(2 * HOUR);
+      expect(nextAriPollMs(0)).toBe(60_000);
+      expect(nextAriPollMs(10 * 365 * 86_400)).toBe(365 * DAY_MS);
+    });
+
+    it('lets the ARI time decide when it falls before expiry, else the threshold window', () => {
+      const base = { nowMs: now.getTime(), renewalDaysBefore: 30, lifetimeMs: 90 * DAY_MS };
+      // Inside the threshold window, but the CA suggests later: not yet.
+      expect(renewalDue({ ...base, msLeft: 20 * DAY_MS, ariRenewAtMs: d(5).getTime() })).toEqual({
+        due: false,
+        trigger: 'ari',
+      });
+      // Far from the threshold window, but the CA asks for it now.
+      expect(renewalDue({ ...base, msLeft: 60 * DAY_MS, ariRenewAtMs: d(-1).getTime() })).toEqual({
+        due: true,
+        trigger: 'ari',
+      });
+      // A time after expiry would renew too late: the thresholds apply.
+      expect(renewalDue({ ...base, msLeft: 20 * DAY_MS, ariRenewAtMs: d(25).getTime() })).toEqual({
+        due: true,
+        trigger: 'threshold',
+      });
+      expect(renewalDue({ ...base, msLeft: 40 * DAY_MS, ariRenewAtMs: null })).toEqual({
+        due: false,
+        trigger: 'threshold',
+      });
     });
   });
 });

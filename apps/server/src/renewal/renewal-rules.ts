@@ -170,3 +170,59 @@ export function renewalJobId(certificateId: string, expiresEpochSeconds: number)
   const digest = createHash('sha256').update(certificateId).digest('hex').slice(0, 32);
   return `job-renew-h${digest}-${expiresEpochSeconds}`;
 }
+
+/**
+ * ACME Renewal Information (RFC 9773). For certificates of an ACME issuer whose directory
+ * has renewalInfo, the CA's suggested window decides when renewal starts instead of the
+ * threshold window: a time picked uniformly at random inside it (section 4.2), stored so
+ * every replica renews at the same moment, and kept while the CA keeps the same window.
+ * A CA without ARI, or one that fails to answer before any window is known, leaves the
+ * threshold rules in force.
+ */
+
+/** How often a CA that gave no Retry-After is asked again (RFC 9773 suggests 6 hours). */
+export const ARI_DEFAULT_POLL_MS = 6 * 3_600_000;
+/** Asked again at the earliest after this, whatever Retry-After says (a confused CA). */
+export const ARI_MIN_POLL_MS = 60_000;
+/** A CA that answers nothing for the certificate (no ARI) is asked again a day later. */
+export const ARI_NO_INFO_POLL_MS = DAY_MS;
+/** After a failed ARI request: the window known so far stays, the CA is asked again in an hour. */
+export const ARI_ERROR_POLL_MS = 3_600_000;
+
+/**
+ * A uniformly random time in what is left of the window, [max(start, now), end): the
+ * pick is made once per window, so a window already under way still spreads renewals over
+ * its remaining part. A window that is over means now (RFC 9773: renew immediately).
+ */
+export function pickRenewalTime(start: Date, end: Date, now: Date, random: () => number = Math.random): Date {
+  const from = Math.max(start.getTime(), now.getTime());
+  const span = end.getTime() - from;
+  if (span <= 0) return now;
+  return new Date(from + Math.floor(random() * span));
+}
+
+/** When to ask the CA again: never before its Retry-After, 6 hours without one. */
+export function nextAriPollMs(retryAfterSeconds: number | undefined): number {
+  if (retryAfterSeconds === undefined || !Number.isFinite(retryAfterSeconds)) return ARI_DEFAULT_POLL_MS;
+  // Bounded above only so the timestamp stays sane (a year); below by a minute.
+  return Math.min(Math.max(retryAfterSeconds * 1000, ARI_MIN_POLL_MS), 365 * DAY_MS);
+}
+
+/**
+ * Whether renewal is due: at the ARI time when there is one that falls before expiry (a
+ * time after it would renew too late: the threshold rules then apply), else inside the
+ * threshold window.
+ */
+export function renewalDue(f: {
+  nowMs: number;
+  msLeft: number;
+  renewalDaysBefore: number;
+  lifetimeMs?: number | null;
+  ariRenewAtMs?: number | null;
+}): { due: boolean; trigger: 'ari' | 'threshold' } {
+  const expiresMs = f.nowMs + f.msLeft;
+  if (f.ariRenewAtMs !== undefined && f.ariRenewAtMs !== null && f.ariRenewAtMs < expiresMs) {
+    return { due: f.nowMs >= f.ariRenewAtMs, trigger: 'ari' };
+  }
+  return { due: inRenewalWindow(f.msLeft, f.renewalDaysBefore, f.lifetimeMs), trigger: 'threshold' };
+}

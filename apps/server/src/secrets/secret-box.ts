@@ -22,7 +22,10 @@ export class SecretKeyMissingError extends Error {
 }
 
 export class SecretDecryptError extends Error {
-  constructor(context: string, reason: string) {
+  constructor(
+    context: string,
+    readonly reason: string,
+  ) {
     super(`cannot decrypt the sealed secrets of ${context}: ${reason}`);
     this.name = 'SecretDecryptError';
   }

@@ -194,16 +194,16 @@ describe('issuer config schemas', () => {
         credentials_json: '{}',
       }),
     ).toEqual([
-      'body.config.credentials_json: must be a service-account key JSON document ("type": "service_account")',
+      'body.config.credentials_json: must be a service-account key JSON document ("type": "service_account", client_email, private_key, https token_uri)',
     ]);
     expect(
       issues('ADCS', {
         server_url: 'https://ca.corp/certsrv',
         template: 'WebServer',
-        auth_method: 'ntlm',
+        auth_method: 'basic',
         username: 'u',
       }),
-    ).toEqual(['body.config.password: is required for auth_method ntlm']);
+    ).toEqual(['body.config.password: is required for auth_method basic']);
     expect(issues('DigiCert', { api_key: 'k', organization_id: 1.5, product_name_id: 'ssl_plus' })).toEqual([
       'body.config.organization_id: must be an integer',
     ]);

@@ -85,6 +85,12 @@ export const acmeConfig = defineConfig(
     preferred_chain: text(256).optional(),
     /** Use ACME Renewal Information (RFC 9773) for renewal timing. */
     ari_enabled: bool().optional(),
+    /**
+     * ZeroSSL: where EAB credentials are fetched for `email` when none are configured
+     * (default https://api.zerossl.com/acme/eab-credentials-email when directory_url is
+     * ZeroSSL's; setting it turns the fetch on for any directory, e.g. behind a proxy).
+     */
+    zerossl_eab_url: httpsUrl().optional(),
   },
   (v, ctx) => {
     together(v, ctx.issue, 'eab_kid', 'eab_hmac_key');
@@ -218,10 +224,14 @@ export const sectigoConfig = defineConfig({
 });
 export type SectigoConfig = z.infer<typeof sectigoConfig.schema>;
 
+/** A service-account key file: what the JWT bearer grant needs (email, PEM key, https token_uri if given). */
 function isServiceAccountJson(s: string): boolean {
   try {
-    const v: unknown = JSON.parse(s);
-    return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'service_account';
+    const v = JSON.parse(s) as Record<string, unknown> | null;
+    if (typeof v !== 'object' || v === null || v.type !== 'service_account') return false;
+    if (typeof v.client_email !== 'string' || typeof v.private_key !== 'string') return false;
+    if (!v.private_key.includes('-----BEGIN PRIVATE KEY-----')) return false;
+    return v.token_uri === undefined || (typeof v.token_uri === 'string' && v.token_uri.startsWith('https://'));
   } catch {
     return false;
   }
@@ -235,14 +245,27 @@ export const googleCasConfig = defineConfig({
   certificate_authority: str()
     .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a certificate authority id')
     .optional(),
-  certificate_template: text(256).optional(),
+  /** A template id in the same project and location, or its full resource name. */
+  certificate_template: str()
+    .regex(
+      /^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[a-z]+-[a-z]+\d+\/certificateTemplates\/)?[A-Za-z0-9_-]{1,63}$/,
+      'must be a certificate template id or projects/<p>/locations/<l>/certificateTemplates/<id>',
+    )
+    .optional(),
   lifetime: duration().optional(),
   /** Service-account key JSON; omit to use workload identity / application default credentials. */
   credentials_json: secret(32_768, {
     test: isServiceAccountJson,
-    message: 'must be a service-account key JSON document ("type": "service_account")',
+    message:
+      'must be a service-account key JSON document ("type": "service_account", client_email, private_key, https token_uri)',
   }).optional(),
+  /** API root; default https://privateca.googleapis.com (a private endpoint or a test server). */
+  base_url: httpsUrl().optional(),
+  /** CA bundle that signs the API's (and token endpoint's) TLS certificate. */
+  ca_cert_path: absolutePath().optional(),
+  timeout_seconds: int(1, 300).optional(),
 });
+export type GoogleCasConfig = z.infer<typeof googleCasConfig.schema>;
 
 const AWS_SIGNING = [
   'SHA256WITHECDSA',
@@ -271,9 +294,15 @@ export const awsAcmPcaConfig = defineConfig(
     secret_access_key: secret(256).optional(),
     session_token: secret(4096).optional(),
     role_arn: iamRoleArn().optional(),
+    /** Endpoint override (VPC endpoint, FIPS endpoint, a test server); default: the region's endpoint. */
+    endpoint: httpsUrl().optional(),
+    /** CA bundle that signs the endpoint's TLS certificate. */
+    ca_cert_path: absolutePath().optional(),
+    timeout_seconds: int(1, 300).optional(),
   },
   (v, ctx) => awsCredentials(v, ctx.issue),
 );
+export type AwsAcmPcaConfig = z.infer<typeof awsAcmPcaConfig.schema>;
 
 /** Client certificate (mutual TLS) used by several commercial CA APIs. */
 const mtls = {
@@ -282,25 +311,38 @@ const mtls = {
   client_key_passphrase: secret(1024).optional(),
 };
 
-/** Entrust Certificate Services API (mutual TLS + username/API key). */
+/**
+ * Entrust CA Gateway REST API (mutual TLS with the CA Gateway client credential). The base
+ * URL includes the gateway's context path, e.g. https://cagw.pkiaas.entrust.com/cagw.
+ */
 export const entrustConfig = defineConfig({
-  base_url: httpsUrl().optional(),
-  username: text(128),
-  api_key: secret(512),
+  base_url: httpsUrl(),
+  /** The CA Gateway certificate authority id (a path segment: PKIaaS ids look like `partition~ca`). */
+  ca_id: str().regex(/^[A-Za-z0-9~_.-]{1,128}$/, 'must be a CA Gateway certificate authority id'),
+  /** The certificate profile enrollments use (CA Gateway `profileId`). */
+  profile_id: str().regex(/^[A-Za-z0-9~_.:-]{1,128}$/, 'must be a CA Gateway certificate profile id'),
   ...mtls,
-  client_id: int(1, 2_147_483_647).optional(),
-  cert_type: str().regex(/^[A-Z_]{2,64}$/, 'must be an Entrust certificate type such as STANDARD_SSL or ADVANTAGE_SSL'),
-  validity_days: int(1, 397).optional(),
+  /** Default lifetime when the certificate asks for none (capped at the profile's max TTL). */
+  validity_days: int(1, 3650).optional(),
+  /** CA bundle that signs the gateway's TLS certificate, when not publicly trusted. */
+  trust_ca_path: absolutePath().optional(),
+  timeout_seconds: int(1, 300).optional(),
 });
+export type EntrustConfig = z.infer<typeof entrustConfig.schema>;
 
 /** GlobalSign Atlas HVCA (mutual TLS + API key/secret login). */
 export const globalSignConfig = defineConfig({
+  /** Default https://emea.api.hvca.globalsign.com:8443 (a trailing /v2 is accepted). */
   base_url: httpsUrl().optional(),
   api_key: secret(256),
   api_secret: secret(512),
   ...mtls,
   validity_days: int(1, 397).optional(),
+  /** CA bundle that signs the API's TLS certificate, when not publicly trusted. */
+  trust_ca_path: absolutePath().optional(),
+  timeout_seconds: int(1, 300).optional(),
 });
+export type GlobalSignConfig = z.infer<typeof globalSignConfig.schema>;
 
 /** Keyfactor EJBCA REST API (client-certificate authentication). */
 export const ejbcaConfig = defineConfig({
@@ -315,37 +357,54 @@ export const ejbcaConfig = defineConfig({
 });
 export type EjbcaConfig = z.infer<typeof ejbcaConfig.schema>;
 
-/** Microsoft AD Certificate Services through certsrv web enrollment (HTTPS). */
+/**
+ * Microsoft AD Certificate Services through its web enrollment pages (certsrv) over HTTPS.
+ * certctl speaks Basic auth (IIS "Basic Authentication" on /certsrv) or a TLS client
+ * certificate; NTLM and Kerberos need an authenticating reverse proxy in front of certsrv
+ * (docs/connectors/issuers/adcs.md), which certctl reaches with basic or client_cert.
+ */
 export const adcsConfig = defineConfig(
   {
+    /** The web enrollment root, e.g. https://ca.corp.example/certsrv. */
     server_url: httpsUrl(),
-    /** CA config string `host\CA Name`, when the server hosts several CAs. */
-    ca_config: text(512).optional(),
     template: str().regex(/^[A-Za-z0-9 _.-]{1,128}$/, 'must be a certificate template name'),
-    auth_method: oneOf(['ntlm', 'kerberos', 'basic', 'client_cert'] as const),
+    auth_method: oneOf(['basic', 'client_cert', 'ntlm', 'kerberos'] as const).optional(),
     username: text(256).optional(),
     password: secret(1024).optional(),
+    /** NetBIOS domain: the Basic user name becomes DOMAIN\\username. */
     domain: text(256).optional(),
     client_cert_path: absolutePath().optional(),
     client_key_path: absolutePath().optional(),
+    client_key_passphrase: secret(1024).optional(),
+    /** CA bundle that signs the certsrv (or proxy) TLS certificate. */
     trust_ca_path: absolutePath().optional(),
+    timeout_seconds: int(1, 300).optional(),
   },
   (v, ctx) => {
-    if (v.auth_method === 'client_cert') {
+    const method = v.auth_method ?? 'basic';
+    if (method === 'ntlm' || method === 'kerberos') {
+      ctx.issue(
+        'auth_method',
+        `${method} is not spoken by certctl: put an authenticating reverse proxy in front of certsrv (it does ${method} to IIS) and use basic or client_cert towards the proxy`,
+      );
+      return;
+    }
+    together(v, ctx.issue, 'client_cert_path', 'client_key_path');
+    if (method === 'client_cert') {
       for (const f of ['client_cert_path', 'client_key_path'] as const) {
         if (v[f] === undefined) ctx.issue(f, 'is required for auth_method client_cert');
       }
-      for (const f of ['username', 'password'] as const) {
+      for (const f of ['username', 'password', 'domain'] as const) {
         if (v[f] !== undefined) ctx.issue(f, 'does not apply to auth_method client_cert');
       }
     } else {
       for (const f of ['username', 'password'] as const) {
-        if (v[f] === undefined) ctx.issue(f, `is required for auth_method ${v.auth_method}`);
+        if (v[f] === undefined) ctx.issue(f, 'is required for auth_method basic');
       }
-      together(v, ctx.issue, 'client_cert_path', 'client_key_path');
     }
   },
 );
+export type AdcsConfig = z.infer<typeof adcsConfig.schema>;
 
 /**
  * OpenSSL / custom CA: user-provided scripts sign, revoke and build CRLs. Scripts are

@@ -23,6 +23,11 @@ export interface IssuanceRequest {
   ttlSeconds?: number;
   ekus?: string[];
   now?: Date;
+  /**
+   * Renewals: the certificate being replaced (PEM). ACME sends its RFC 9773 id as the
+   * order's `replaces`; other CAs ignore it.
+   */
+  replacesCertPem?: string;
 }
 
 export interface IssuanceResult {
@@ -102,6 +107,19 @@ export interface IssuerConnector {
    * an issued certificate for any other key is refused.
    */
   getOrderStatus(orderId: string, expected?: { spkiDer: Uint8Array }): Promise<OrderStatus>;
+  /**
+   * CAs that suggest renewal windows (ACME ARI, RFC 9773): the window for an issued
+   * certificate, or undefined when the CA offers none (the threshold rules apply).
+   */
+  renewalInfo?(certPem: string): Promise<CaRenewalInfo | undefined>;
+}
+
+/** RFC 9773 renewal information: the CA's suggested renewal window for one certificate. */
+export interface CaRenewalInfo {
+  suggestedWindow: { start: string; end: string };
+  explanationURL?: string;
+  /** The CA's Retry-After: when to ask again at the earliest. */
+  retryAfterSeconds?: number;
 }
 
 /** What a factory gets to build a connector for one issuer row. */

@@ -2,10 +2,15 @@ import { IssuerType } from '@certctl/domain';
 import { checkConfig, type ConfigObject, type ConfigSpec } from '../config/spec';
 import type { ConnectorCheck } from '../connector';
 import { AcmeConnector } from './acme/acme-connector';
+import { AdcsConnector } from './adcs/adcs-connector';
 import { checkAcme } from './acme/acme-check';
+import { AwsPcaConnector } from './aws-pca/aws-pca-connector';
 import type { AcmeConnectorDeps } from './acme/acme-deps';
 import { DigiCertConnector } from './digicert/digicert-connector';
 import { EjbcaConnector } from './ejbca/ejbca-connector';
+import { EntrustConnector } from './entrust/entrust-connector';
+import { GlobalSignConnector } from './globalsign/globalsign-connector';
+import { GoogleCasConnector } from './google-cas/google-cas-connector';
 import { acmeConfig, ISSUER_CONFIGS, localCaConfig } from './issuer-configs';
 import { checkLocalCa } from './local-ca';
 import { LocalCaConnector } from './local-ca-connector';
@@ -35,7 +40,13 @@ export async function validateIssuerConnection(type: IssuerType, config: ConfigO
   if (type === IssuerType.DigiCert) return new DigiCertConnector({ config: checked.config }).check();
   if (type === IssuerType.Sectigo) return new SectigoConnector({ config: checked.config }).check();
   if (type === IssuerType.EJBCA) return new EjbcaConnector({ config: checked.config }).check();
-  return { ok: false, message: `${type} connector is not available yet` };
+  if (type === IssuerType.Entrust) return new EntrustConnector({ config: checked.config }).check();
+  if (type === IssuerType.GlobalSign) return new GlobalSignConnector({ config: checked.config }).check();
+  if (type === IssuerType.GoogleCAS) return new GoogleCasConnector({ config: checked.config }).check();
+  if (type === IssuerType.AWSACMPCA) return new AwsPcaConnector({ config: checked.config }).check();
+  if (type === IssuerType.ADCS) return new AdcsConnector({ config: checked.config }).check();
+  // Every type has a connector now; kept for a type added to the enum before its connector.
+  return { ok: false, message: `${String(type)} connector is not available yet` };
 }
 
 /** What connectors need from the server that runs them. */
@@ -54,6 +65,11 @@ export function issuerConnectorRegistry(deps: IssuerConnectorDeps = {}): IssuerC
     [IssuerType.DigiCert, (ctx) => new DigiCertConnector(ctx)],
     [IssuerType.Sectigo, (ctx) => new SectigoConnector(ctx)],
     [IssuerType.EJBCA, (ctx) => new EjbcaConnector(ctx)],
+    [IssuerType.Entrust, (ctx) => new EntrustConnector(ctx)],
+    [IssuerType.GlobalSign, (ctx) => new GlobalSignConnector(ctx)],
+    [IssuerType.GoogleCAS, (ctx) => new GoogleCasConnector(ctx)],
+    [IssuerType.AWSACMPCA, (ctx) => new AwsPcaConnector(ctx)],
+    [IssuerType.ADCS, (ctx) => new AdcsConnector(ctx)],
   ]);
   const acme = deps.acme;
   if (acme) registry.set(IssuerType.ACME, (ctx) => new AcmeConnector(ctx, acme));

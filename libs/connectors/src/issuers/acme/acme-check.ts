@@ -3,6 +3,7 @@ import { DomainError } from '@certctl/domain';
 import type { ConnectorCheck } from '../../connector';
 import type { AcmeIssuerConfig } from '../issuer-configs';
 import { AcmeClient } from './acme-client';
+import { zeroSslEabUrl } from './acme-connector';
 import { AcmeTransport } from './acme-transport';
 
 /**
@@ -15,7 +16,8 @@ export async function checkAcme(cfg: AcmeIssuerConfig): Promise<ConnectorCheck> 
     const ca = cfg.trust_ca_path ? await readFile(cfg.trust_ca_path, 'utf8') : undefined;
     const dir = await new AcmeClient(cfg.directory_url, new AcmeTransport(ca)).directory();
     const eab = cfg.eab_kid !== undefined && cfg.eab_hmac_key !== undefined;
-    if (dir.meta?.externalAccountRequired && !eab) {
+    const zeroSsl = zeroSslEabUrl(cfg) !== undefined;
+    if (dir.meta?.externalAccountRequired && !eab && !zeroSsl) {
       return {
         ok: false,
         message: `${cfg.directory_url} requires External Account Binding: set eab_kid and eab_hmac_key`,
@@ -23,7 +25,11 @@ export async function checkAcme(cfg: AcmeIssuerConfig): Promise<ConnectorCheck> 
     }
     const notes = [
       dir.meta?.termsOfService ? `terms of service ${dir.meta.termsOfService} (agreed on registration)` : undefined,
-      dir.meta?.externalAccountRequired ? 'external account binding configured' : undefined,
+      dir.meta?.externalAccountRequired
+        ? eab
+          ? 'external account binding configured'
+          : 'external account binding fetched from ZeroSSL for the email on registration'
+        : undefined,
       dir.renewalInfo ? 'ARI (renewalInfo) supported' : 'no ARI: renewal follows the threshold rules',
       cfg.profile && dir.meta?.profiles && !(cfg.profile in dir.meta.profiles)
         ? `warning: profile ${cfg.profile} is not one the CA lists (${Object.keys(dir.meta.profiles).join(', ')})`

@@ -11,6 +11,7 @@ import {
 } from 'jose';
 import { createHash } from 'node:crypto';
 import { invalid } from '@certctl/domain';
+import type { CaRenewalInfo } from '../issuer-port';
 import {
   AcmeProblemError,
   AcmeTransport,
@@ -70,11 +71,8 @@ export interface AcmeAuthorization {
   wildcard?: boolean;
 }
 
-/** The suggested renewal window of RFC 9773 section 4.2. */
-export interface RenewalInfo {
-  suggestedWindow: { start: string; end: string };
-  explanationURL?: string;
-}
+/** The suggested renewal window of RFC 9773 section 4.2 (with the answer's Retry-After). */
+export type RenewalInfo = CaRenewalInfo;
 
 /** The account key as stored: PKCS#8 PEM (sealed by the caller) and the account URL once registered. */
 export interface AcmeAccountKey {
@@ -232,16 +230,29 @@ export class AcmeClient {
     await this.post(dir.revokeCert, { certificate: base64url.encode(certDer), reason }, 'revokeCert');
   }
 
-  /** RFC 9773: the CA's renewal window, or undefined when the CA has no renewalInfo (or no answer for it). */
+  /**
+   * RFC 9773: the CA's renewal window, or undefined when the CA has no renewalInfo (or no
+   * answer for this certificate). A CA outage (5xx, 429) is an error: the caller keeps the
+   * window it had and asks again later.
+   */
   async renewalInfo(certId: string): Promise<RenewalInfo | undefined> {
     const dir = await this.directory();
     if (!dir.renewalInfo) return undefined;
-    const r = await this.transport.request('GET', `${dir.renewalInfo.replace(/\/$/, '')}/${certId}`);
+    const url = `${dir.renewalInfo.replace(/\/$/, '')}/${certId}`;
+    const r = await this.transport.request('GET', url);
+    if (r.status >= 500 || r.status === 429) throw unavailable(`ACME renewalInfo ${url}: HTTP ${r.status}`);
     if (r.status !== 200) return undefined;
     const info = json<Partial<RenewalInfo>>(r, 'renewalInfo');
     const w = info.suggestedWindow;
     if (!w || Number.isNaN(Date.parse(w.start ?? '')) || Number.isNaN(Date.parse(w.end ?? ''))) return undefined;
-    return info as RenewalInfo;
+    // RFC 9773 4.2: a window whose end is not after its start is invalid.
+    if (Date.parse(w.end) <= Date.parse(w.start)) return undefined;
+    const retryAfter = retryAfterSeconds(r);
+    return {
+      suggestedWindow: { start: w.start, end: w.end },
+      ...(typeof info.explanationURL === 'string' ? { explanationURL: info.explanationURL } : {}),
+      ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+    };
   }
 
   async postAsGet(url: string, what: string, accept?: string): Promise<AcmeResponse> {

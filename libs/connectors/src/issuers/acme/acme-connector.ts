@@ -7,6 +7,7 @@ import { IssuerType, invalid, notFound } from '@certctl/domain';
 import { commonNameAsSan, effectiveSans, ensureCryptoProvider, pemToDers, type ParsedCsr } from '@certctl/pki';
 import { acmeConfig, type AcmeIssuerConfig } from '../issuer-configs';
 import type {
+  CaRenewalInfo,
   IssuanceRequest,
   IssuanceResult,
   IssuerConnector,
@@ -20,7 +21,6 @@ import {
   type AcmeAuthorization,
   type AcmeIdentifier,
   type AcmeOrder,
-  type RenewalInfo,
 } from './acme-client';
 import type { AcmeConnectorDeps } from './acme-deps';
 import {
@@ -30,7 +30,7 @@ import {
   WebrootHttp01Solver,
   type ChallengeSolver,
 } from './acme-solvers';
-import { AcmeProblemError, AcmeTransport, describeProblem } from './acme-transport';
+import { AcmeProblemError, AcmeTransport, describeProblem, unavailable as unavailableError } from './acme-transport';
 
 /** How long an authorization or an order may take to settle before the job gives up (and retries later). */
 const SETTLE_TIMEOUT_MS = 5 * 60_000;
@@ -50,6 +50,16 @@ const REASON_CODES: Record<string, number> = {
 };
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+const ZEROSSL_ACME_HOST = 'acme.zerossl.com';
+const ZEROSSL_EAB_URL = 'https://api.zerossl.com/acme/eab-credentials-email';
+
+/** Problems with which a CA refuses an order's `replaces` (RFC 9773 section 5, RFC 8555 malformed). */
+const REPLACES_REFUSED = new Set([
+  'urn:ietf:params:acme:error:alreadyReplaced',
+  'urn:ietf:params:acme:error:conflict',
+  'urn:ietf:params:acme:error:malformed',
+]);
 
 /**
  * ACME v2 (RFC 8555) issuer: Let's Encrypt, ZeroSSL, Google Trust Services, step-ca ACME,
@@ -73,7 +83,7 @@ export class AcmeConnector implements IssuerConnector {
     const identifiers = orderIdentifiers(req);
     const csrDer = this.csrDer(req, identifiers);
     const client = await this.account();
-    const { url, order } = await client.newOrder(identifiers, this.cfg.profile ? { profile: this.cfg.profile } : {});
+    const { url, order } = await this.newOrder(client, identifiers, req.replacesCertPem);
     if (order.status === 'pending') await this.authorize(client, order);
     const ready = await client.poll<AcmeOrder>(url, 'order', (o) => o.status !== 'pending', SETTLE_TIMEOUT_MS);
     if (ready.status === 'ready') await client.finalize(ready, csrDer);
@@ -87,6 +97,27 @@ export class AcmeConnector implements IssuerConnector {
       throw invalid(`ACME order ${url} is ${done.status}${done.error ? `: ${describeProblem(done.error)}` : ''}`);
     }
     return toResult(await this.chain(client, done.certificate));
+  }
+
+  /**
+   * newOrder, naming the certificate it replaces (RFC 9773 section 5) when the CA has ARI:
+   * the CA may then exempt the renewal from rate limits and close the old window. A CA that
+   * refuses the `replaces` (already replaced, or an id it does not know) gets the order
+   * again without it: the renewal matters more than the hint.
+   */
+  private async newOrder(client: AcmeClient, identifiers: AcmeIdentifier[], replacesCertPem: string | undefined) {
+    const base = this.cfg.profile ? { profile: this.cfg.profile } : {};
+    const replaces =
+      replacesCertPem && this.cfg.ari_enabled !== false && (await client.directory()).renewalInfo
+        ? replacesId(replacesCertPem)
+        : undefined;
+    if (!replaces) return client.newOrder(identifiers, base);
+    try {
+      return await client.newOrder(identifiers, { ...base, replaces });
+    } catch (e) {
+      if (!(e instanceof AcmeProblemError) || !REPLACES_REFUSED.has(e.problem.type ?? '')) throw e;
+      return client.newOrder(identifiers, base);
+    }
   }
 
   /** A renewal is a new order for the same names (the CA decides the lifetime). */
@@ -122,7 +153,7 @@ export class AcmeConnector implements IssuerConnector {
    * RFC 9773 renewal information for an issued certificate: the CA's suggested window, or
    * undefined when the directory has no renewalInfo (then the threshold rules apply).
    */
-  async renewalInfo(certPem: string): Promise<RenewalInfo | undefined> {
+  async renewalInfo(certPem: string): Promise<CaRenewalInfo | undefined> {
     if (this.cfg.ari_enabled === false) return undefined;
     const client = this.newClient(await this.trust());
     return client.renewalInfo(ariCertId(certPem));
@@ -151,7 +182,7 @@ export class AcmeConnector implements IssuerConnector {
     const eab =
       this.cfg.eab_kid && this.cfg.eab_hmac_key
         ? { kid: this.cfg.eab_kid, hmacKeyB64url: this.cfg.eab_hmac_key }
-        : undefined;
+        : await this.zeroSslEab();
     if (dir.meta?.externalAccountRequired && !eab) {
       throw invalid(
         `ACME directory ${this.cfg.directory_url} requires External Account Binding: set eab_kid and eab_hmac_key from the CA`,
@@ -160,6 +191,36 @@ export class AcmeConnector implements IssuerConnector {
     const url = await client.register({ email: this.cfg.email, eab });
     await this.deps.accounts.saveAccountUrl(this.ctx.issuerId, this.cfg.directory_url, url);
     return client;
+  }
+
+  /**
+   * ZeroSSL hands out EAB credentials for an email address (its documented
+   * `POST https://api.zerossl.com/acme/eab-credentials-email`, form field `email`), so an
+   * issuer pointed at ZeroSSL needs no manual EAB. They are only needed once: the account
+   * URL is stored after registration, and the credentials are not kept.
+   */
+  private async zeroSslEab(): Promise<{ kid: string; hmacKeyB64url: string } | undefined> {
+    const url = zeroSslEabUrl(this.cfg);
+    if (!url) return undefined;
+    const r = await new AcmeTransport(await this.trust()).request('POST', url, {
+      body: new URLSearchParams({ email: this.cfg.email }).toString(),
+      contentType: 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    });
+    let body: { success?: unknown; eab_kid?: unknown; eab_hmac_key?: unknown; error?: { type?: unknown } } = {};
+    try {
+      body = JSON.parse(r.body.toString('utf8')) as typeof body;
+    } catch {
+      // Reported below with the status.
+    }
+    if (r.status >= 500 || r.status === 429) throw unavailableError(`ZeroSSL EAB ${url}: HTTP ${r.status}`);
+    if (r.status !== 200 || typeof body.eab_kid !== 'string' || typeof body.eab_hmac_key !== 'string') {
+      const why = typeof body.error?.type === 'string' ? body.error.type : `HTTP ${r.status}`;
+      throw invalid(
+        `ZeroSSL did not issue EAB credentials for ${this.cfg.email} (${why}): set eab_kid and eab_hmac_key`,
+      );
+    }
+    return { kid: body.eab_kid, hmacKeyB64url: body.eab_hmac_key };
   }
 
   /** Proves every pending authorization of the order; all are answered at once, each cleaned up after. */
@@ -314,6 +375,21 @@ function toResult(chainPem: string): IssuanceResult {
     notBefore: leaf.notBefore,
     notAfter: leaf.notAfter,
   };
+}
+
+/** Where ZeroSSL EAB credentials are fetched for this issuer, if anywhere (explicit URL, or ZeroSSL's directory). */
+export function zeroSslEabUrl(cfg: Pick<AcmeIssuerConfig, 'directory_url' | 'zerossl_eab_url'>): string | undefined {
+  if (cfg.zerossl_eab_url) return cfg.zerossl_eab_url;
+  return new URL(cfg.directory_url).hostname.toLowerCase() === ZEROSSL_ACME_HOST ? ZEROSSL_EAB_URL : undefined;
+}
+
+/** The ARI id of the certificate a renewal replaces; one that has none (no AKI) is simply not named. */
+function replacesId(certPem: string): string | undefined {
+  try {
+    return ariCertId(certPem);
+  } catch {
+    return undefined;
+  }
 }
 
 /** RFC 9773 section 4.1: base64url(AKI keyIdentifier) "." base64url(serial number octets). */

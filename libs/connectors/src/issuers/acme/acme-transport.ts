@@ -62,7 +62,7 @@ export class AcmeTransport {
   async request(
     method: 'GET' | 'HEAD' | 'POST',
     url: string,
-    opts: { body?: string; accept?: string } = {},
+    opts: { body?: string; accept?: string; contentType?: string } = {},
   ): Promise<AcmeResponse> {
     let target: URL;
     try {
@@ -72,7 +72,7 @@ export class AcmeTransport {
     }
     if (target.protocol !== 'https:') throw invalid(`ACME: ${url} is not https (RFC 8555 requires TLS)`);
     const headers: Record<string, string> = { 'User-Agent': 'certctl-acme-client' };
-    if (opts.body !== undefined) headers['Content-Type'] = 'application/jose+json';
+    if (opts.body !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/jose+json';
     if (opts.accept) headers.Accept = opts.accept;
     try {
       // node:https honours `ca` (httpExchange passes the options through to it).

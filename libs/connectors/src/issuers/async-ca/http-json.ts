@@ -8,10 +8,13 @@ export interface ApiClientOptions {
   baseUrl: string;
   /** Names the CA in every error ("DigiCert", "Sectigo"). */
   what: string;
-  headers: Record<string, string>;
+  /** Fixed headers, or a function called before each request (a bearer token that expires). */
+  headers: Record<string, string> | (() => Promise<Record<string, string>>);
   timeoutMs: number;
   /** config.ca_cert_path: the bundle that signs the API's TLS certificate. */
   caCertPath?: string;
+  /** The config field caCertPath came from, for error messages (default ca_cert_path). */
+  caCertField?: string;
   /** Mutual TLS: PEM files of the client certificate and its key (read once, on first use). */
   clientCert?: { certPath: string; keyPath: string; passphrase?: string };
   /** Maps an error body to the CA's message (each vendor has its own error shape). */
@@ -51,13 +54,14 @@ export class ApiClient {
     this.trust ??=
       this.o.caCertPath === undefined
         ? Promise.resolve(undefined)
-        : readCaBundle(this.o.caCertPath, 'config.ca_cert_path');
+        : readCaBundle(this.o.caCertPath, `config.${this.o.caCertField ?? 'ca_cert_path'}`);
     this.client ??= this.readClientCert();
+    const headers = typeof this.o.headers === 'function' ? await this.o.headers() : this.o.headers;
     return caHttp({
       clientCert: await this.client,
       method,
       url: `${this.o.baseUrl.replace(/\/+$/, '')}${path}`,
-      headers: { ...this.o.headers, accept },
+      headers: { ...headers, accept },
       json,
       ca: await this.trust,
       timeoutMs: this.o.timeoutMs,

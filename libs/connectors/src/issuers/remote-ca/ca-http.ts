@@ -8,11 +8,13 @@ const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_CA_TIMEOUT_SECONDS = 30;
 
 export interface CaHttpRequest {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   /** Sent as JSON. */
   json?: unknown;
+  /** Sent as application/x-www-form-urlencoded (HTML form endpoints such as ADCS certsrv); not with `json`. */
+  form?: Record<string, string>;
   /** Trust anchors (PEM) for the CA's TLS certificate; default: Node's public roots. */
   ca?: string;
   /** TLS client certificate (mutual TLS: EJBCA, Entrust, GlobalSign), PEM. */
@@ -43,10 +45,15 @@ export interface CaHttpResponse {
  */
 export function caHttp(req: CaHttpRequest): Promise<CaHttpResponse> {
   const url = new URL(req.url);
-  const body = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
+  const body =
+    req.form !== undefined
+      ? Buffer.from(new URLSearchParams(req.form).toString())
+      : req.json === undefined
+        ? undefined
+        : Buffer.from(JSON.stringify(req.json));
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
   if (body) {
-    headers['content-type'] = 'application/json';
+    headers['content-type'] = req.form !== undefined ? 'application/x-www-form-urlencoded' : 'application/json';
     headers['content-length'] = String(body.length);
   }
   const options: RequestOptions = {

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import {
   createIntermediateCa,
   createRootCa,
@@ -22,6 +23,8 @@ export interface ApiRequest {
   text: string;
   /** The body parsed as JSON (undefined when it is not JSON). */
   json: unknown;
+  /** Mutual TLS (`clientCa`): the subject CN of the client certificate presented. */
+  clientCn?: string;
 }
 
 export interface ApiAnswer {
@@ -29,6 +32,8 @@ export interface ApiAnswer {
   /** An object is sent as JSON; a string as `contentType` (default text/plain). */
   body?: unknown;
   contentType?: string;
+  /** Extra response headers (Retry-After, ...). */
+  headers?: Record<string, string>;
 }
 
 /** Decides the answer; `undefined` means never answer (a hung CA). */
@@ -52,7 +57,10 @@ export class FakeCaApi {
   ) {}
 
   /** With `tlsCa` the server certificate is signed by that CA (e.g. the CA's own root, as step-ca does). */
-  static async start(opts: { tlsCa?: { certPem: string; keyPem: string } } = {}): Promise<FakeCaApi> {
+  /** With `clientCa` (PEM) the server requires a client certificate signed by it (mutual TLS). */
+  static async start(
+    opts: { tlsCa?: { certPem: string; keyPem: string }; clientCa?: string } = {},
+  ): Promise<FakeCaApi> {
     const names = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
     const tls = opts.tlsCa
       ? {
@@ -67,7 +75,10 @@ export class FakeCaApi {
     const sockets = new Set<Duplex>();
     // The server exists before the FakeCaApi that answers its requests.
     const ref: { api?: FakeCaApi } = {};
-    const server = createServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => ref.api?.onRequest(req, res));
+    const mtls = opts.clientCa ? { ca: opts.clientCa, requestCert: true, rejectUnauthorized: true } : {};
+    const server = createServer({ key: tls.keyPem, cert: tls.certPem, ...mtls }, (req, res) =>
+      ref.api?.onRequest(req, res),
+    );
     server.on('connection', (s) => {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -99,7 +110,16 @@ export class FakeCaApi {
       } catch {
         json = undefined;
       }
-      const r: ApiRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, json };
+      const peer = 'getPeerCertificate' in req.socket ? (req.socket as TLSSocket).getPeerCertificate() : undefined;
+      const clientCn = typeof peer?.subject?.CN === 'string' ? peer.subject.CN : undefined;
+      const r: ApiRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        text,
+        json,
+        clientCn,
+      };
       this.received.push(r);
       Promise.resolve(this.handler(r))
         .then((a) => {
@@ -113,7 +133,10 @@ export class FakeCaApi {
 function reply(res: ServerResponse, a: ApiAnswer): void {
   const isText = typeof a.body === 'string';
   const body = a.body === undefined ? '' : isText ? (a.body as string) : JSON.stringify(a.body);
-  res.writeHead(a.status, { 'content-type': isText ? (a.contentType ?? 'text/plain') : 'application/json' });
+  res.writeHead(a.status, {
+    ...a.headers,
+    'content-type': isText ? (a.contentType ?? 'text/plain') : 'application/json',
+  });
   res.end(body);
 }
 

@@ -1,0 +1,220 @@
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { derToPem } from '@certctl/pki';
+import {
+  makeClientCerts,
+  type ClientCertFiles,
+} from '../../../../libs/connectors/src/issuers/remote-ca/testing/client-certs';
+import {
+  FakeCaApi,
+  TestCa,
+  type ApiAnswer,
+  type ApiRequest,
+} from '../../../../libs/connectors/src/issuers/remote-ca/testing/fake-ca-api';
+import {
+  awaitJobStatus,
+  certificateVersions,
+  createCertificate,
+  createProfile,
+  ISSUING_ENV,
+  newJob,
+} from '../../../../test/integration/issued-certificates';
+import {
+  createPrivateDatabase,
+  createTestApp,
+  type PrivateDatabase,
+  type TestApp,
+} from '../../../../test/integration/test-app';
+import { JobRunner } from '../jobs/job-engine';
+
+/**
+ * The Entrust CA Gateway issuer through the whole server: created and tested through the
+ * API with a client certificate (the local gateway requires one signed by its client CA), an
+ * Issuance job that waits (AwaitingIssuer) while the BullMQ poll loop asks the gateway about
+ * an enrollment awaiting approval, the certificate recorded once approved, and a revocation
+ * made through the API reaching the gateway as a RevokeAction.
+ */
+
+const tag = randomBytes(3).toString('hex');
+const CA_ID = 'pkiaas~issuing';
+const CA_PATH = `/cagw/v1/certificate-authorities/${encodeURIComponent(CA_ID)}`;
+
+const der64 = (pem: string) => new X509Certificate(pem).raw.toString('base64');
+
+/** A minimal CA Gateway: enrollments wait for approval for `pendingPolls` status polls. */
+class CaGateway {
+  readonly enrollments = new Map<string, { csrPem: string; cn: string; polls: number; certPem?: string }>();
+  readonly actions: { serial: string; body: unknown }[] = [];
+  pendingPolls = 2;
+  private nextId = 0;
+
+  constructor(
+    readonly api: FakeCaApi,
+    readonly ca: TestCa,
+  ) {
+    api.handler = (r) => this.handle(r);
+  }
+
+  private error(status: number, code: string, message: string): ApiAnswer {
+    return { status, body: { type: 'ErrorResponse', error: { code, message } } };
+  }
+
+  private async handle(r: ApiRequest): Promise<ApiAnswer | undefined> {
+    if (r.clientCn !== 'certctl-client') return this.error(403, 'Forbidden', 'unknown client');
+    if (r.method === 'GET' && r.path === `${CA_PATH}?%24fields=ca.certificate%2Cca.chain`) {
+      const ca = { certificate: { certificateData: der64(this.ca.issuing.certPem) } };
+      return { status: 200, body: { type: 'CAResponse', ca } };
+    }
+    if (r.method === 'POST' && r.path === `${CA_PATH}/enrollments`) {
+      const b = r.json as { csr: string; profileId: string; optionalCertificateRequestDetails: { subjectDn: string } };
+      if (b.profileId !== 'tls') return this.error(400, 'ProfileNotFound', 'no such profile');
+      const trackingId = `trk-${tag}-${this.nextId++}`;
+      this.enrollments.set(trackingId, {
+        csrPem: derToPem(Buffer.from(b.csr, 'base64'), 'CERTIFICATE REQUEST'),
+        cn: b.optionalCertificateRequestDetails.subjectDn.replace(/^CN=/, ''),
+        polls: 0,
+      });
+      return { status: 201, body: { type: 'EnrollmentResponse', enrollment: { trackingId, status: 'PENDING' } } };
+    }
+    const status = new RegExp(`^${CA_PATH}/enrollments/([^/?]+)$`).exec(r.path);
+    if (r.method === 'GET' && status) {
+      const e = this.enrollments.get(status[1]);
+      if (!e) return this.error(404, 'NotFound', 'Enrollment not found');
+      if (!e.certPem && ++e.polls > this.pendingPolls) {
+        e.certPem = (await this.ca.sign(e.csrPem, { commonName: e.cn, sans: { dns: [e.cn] } })).certPem;
+      }
+      const done = e.certPem
+        ? { status: 'ISSUED', body: der64(e.certPem), chain: [{ certificateData: der64(this.ca.issuing.certPem) }] }
+        : { status: 'PENDING' };
+      return { status: 200, body: { type: 'EnrollmentResponse', enrollment: { trackingId: status[1], ...done } } };
+    }
+    const action = new RegExp(`^${CA_PATH}/certificates/([0-9a-f]+)/actions$`).exec(r.path);
+    if (r.method === 'POST' && action) {
+      this.actions.push({ serial: action[1], body: r.json });
+      return { status: 200, body: { type: 'ActionResponse' } };
+    }
+    return this.error(404, 'NotFound', `${r.method} ${r.path}`);
+  }
+}
+
+let db: PrivateDatabase;
+let t: TestApp;
+let admin: string;
+let dir: string;
+let certs: ClientCertFiles;
+let gateway: CaGateway;
+let ca: TestCa;
+
+async function createEntrustIssuer(id: string, clientCert: string, clientKey: string): Promise<void> {
+  const tlsFile = join(dir, 'gateway-tls.pem');
+  writeFileSync(tlsFile, gateway.api.tlsCaPem);
+  const res = await t.http
+    .post('/api/v1/issuers')
+    .set('Authorization', admin)
+    .send({
+      id,
+      name: id,
+      type: 'Entrust',
+      config: {
+        base_url: `${gateway.api.url}/cagw`,
+        ca_id: CA_ID,
+        profile_id: 'tls',
+        client_cert_path: clientCert,
+        client_key_path: clientKey,
+        trust_ca_path: tlsFile,
+        timeout_seconds: 5,
+      },
+    });
+  if (res.status !== 201) throw new Error(`issuer ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'entrust-int-'));
+  certs = makeClientCerts(dir);
+  ca = await TestCa.create('Entrust Int');
+  gateway = new CaGateway(await FakeCaApi.start({ clientCa: certs.clientCaPem }), ca);
+  db = await createPrivateDatabase(`entrust_${tag}`);
+  t = await createTestApp({
+    ...db.env,
+    ...ISSUING_ENV,
+    CERTCTL_ISSUER_POLL_INTERVAL: '200ms',
+    CERTCTL_ISSUER_POLL_MAX_INTERVAL: '400ms',
+    CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
+  });
+  admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
+  await createEntrustIssuer(`iss-entrust-${tag}`, certs.cert, certs.key);
+  await createEntrustIssuer(`iss-entrust-stranger-${tag}`, certs.strangerCert, certs.strangerKey);
+  await createProfile(t, admin, `prof-entrust-${tag}`, 'entrust.example.com', 30 * 86_400);
+  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-entrust-${tag}`]);
+  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
+    `t-entrust-${tag}`,
+    `ag-entrust-${tag}`,
+  ]);
+});
+
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+  await gateway?.api.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Entrust CA Gateway issuer through the server (mutual TLS)', () => {
+  const certId = `mc-entrust-${tag}`;
+
+  it('tests the connection with the client certificate; a certificate the gateway does not trust fails clearly', async () => {
+    const ok = await t.http.post(`/api/v1/issuers/iss-entrust-${tag}/test`).set('Authorization', admin);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ ok: true, message: expect.stringContaining('CN=Entrust Int Issuing') });
+    const refused = await t.http.post(`/api/v1/issuers/iss-entrust-stranger-${tag}/test`).set('Authorization', admin);
+    expect(refused.status).toBe(200);
+    expect(refused.body.ok).toBe(false);
+    expect(refused.body.message).toMatch(
+      /^Entrust CA Gateway: GET https:\/\/127\.0\.0\.1:\d+\/cagw\/v1\/certificate-authorities\/.+ failed/,
+    );
+  });
+
+  it('waits AwaitingIssuer while the enrollment awaits approval, then records the approved certificate', async () => {
+    await createCertificate(t, admin, {
+      id: certId,
+      commonName: 'app.entrust.example.com',
+      issuerId: `iss-entrust-${tag}`,
+      profileId: `prof-entrust-${tag}`,
+      agentId: `ag-entrust-${tag}`,
+      targetIds: [`t-entrust-${tag}`],
+    });
+    const jobId = await newJob(t, certId, 'Issuance');
+    expect(await t.app.get(JobRunner).run(jobId)).toBe('AwaitingIssuer');
+    const [order] = await t.ds.query(`SELECT order_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
+    expect(order.order_id).toBe(`trk-${tag}-0`);
+
+    const job = await awaitJobStatus(t, jobId, 'Completed');
+    expect(job.last_error).toBeNull();
+    const [v] = await certificateVersions(t, certId);
+    const leaf = new X509Certificate(v.pem_chain);
+    expect(leaf.subject).toContain('CN=app.entrust.example.com');
+    expect(leaf.checkIssued(new X509Certificate(ca.issuing.certPem))).toBe(true);
+    expect(v.pem_chain).toContain(ca.issuing.certPem.trim());
+    // Two pending status answers, then the approved certificate.
+    expect(gateway.enrollments.get(`trk-${tag}-0`)?.polls).toBe(3);
+  });
+
+  it('tells the gateway about a revocation made through the API (RevokeAction, RFC 5280 reason)', async () => {
+    const [v] = await certificateVersions(t, certId);
+    const res = await t.http
+      .post(`/api/v1/certificates/${certId}/revoke`)
+      .set('Authorization', admin)
+      .send({ reason: 'keyCompromise' });
+    expect(res.status).toBeLessThan(300);
+    expect(gateway.actions).toEqual([
+      {
+        serial: v.serial_number.length % 2 ? `0${v.serial_number}` : v.serial_number,
+        body: {
+          action: { type: 'RevokeAction', reason: 'keyCompromise', comment: 'Revoked by certctl (keyCompromise)' },
+        },
+      },
+    ]);
+  });
+});
