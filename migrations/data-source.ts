@@ -13,6 +13,7 @@ import { NotificationRouting1796288000000 } from './1796288000000-NotificationRo
 import { AcmeClientAccounts1796374400000 } from './1796374400000-AcmeClientAccounts';
 import { IssuerOrders1796460800000 } from './1796460800000-IssuerOrders';
 import { CertificateRenewalInfo1796720000000 } from './1796720000000-CertificateRenewalInfo';
+import { ScriptCrlCache1796806400000 } from './1796806400000-ScriptCrlCache';
 
 /** Every migration, in order. Adding one is one import and one line here. */
 export const MIGRATIONS = [
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   AcmeClientAccounts1796374400000,
   IssuerOrders1796460800000,
   CertificateRenewalInfo1796720000000,
+  ScriptCrlCache1796806400000,
 ];
 
 /**

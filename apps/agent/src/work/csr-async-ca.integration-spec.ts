@@ -19,6 +19,7 @@ import {
   registerAgent,
   SEALING_ENV,
 } from '../../../../test/integration/issued-certificates';
+import { createIssuer } from '../../../../test/integration/issuer-orders';
 import {
   createPrivateDatabase,
   createTestApp,
@@ -115,23 +116,18 @@ beforeAll(async () => {
   const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
 
   writeFileSync(join(dir, 'dc-tls.pem'), fake.tlsCaPem);
-  const issuer = await t.http
-    .post('/api/v1/issuers')
-    .set('Authorization', admin)
-    .send({
-      id: ids.issuer,
-      name: ids.issuer,
-      type: 'DigiCert',
-      config: {
-        api_key: KEY,
-        organization_id: 4242,
-        product_name_id: 'ssl_plus',
-        base_url: fake.url,
-        ca_cert_path: join(dir, 'dc-tls.pem'),
-        timeout_seconds: 5,
-      },
-    });
-  expect(issuer.status).toBe(201);
+  await createIssuer(t, admin, {
+    id: ids.issuer,
+    type: 'DigiCert',
+    config: {
+      api_key: KEY,
+      organization_id: 4242,
+      product_name_id: 'ssl_plus',
+      base_url: fake.url,
+      ca_cert_path: join(dir, 'dc-tls.pem'),
+      timeout_seconds: 5,
+    },
+  });
   await createProfile(t, admin, ids.profile, 'dcagent.example.com', 30 * 86_400);
   const agentKey = (await registerAgent(t, admin, ids.agent)).replace(/^Bearer /, '');
   const target = await t.http

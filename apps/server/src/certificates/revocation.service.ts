@@ -154,6 +154,8 @@ export class RevocationService {
       const { connector } = await this.connectors.forRevocation(n.issuerId, n.caId);
       await connector.revoke({ serialHex: n.serial, reason });
       await this.revocations.markIssuerNotified(n.revocationId);
+      // The CA's own CRL now lists it: a script CA's CRL that certctl publishes is remade.
+      await this.caches.afterIssuerRevoked(n.issuerId);
     } catch (e) {
       this.logger.warn(`revocation ${n.revocationId}: issuer ${n.issuerId} not notified: ${(e as Error).message}`);
     }

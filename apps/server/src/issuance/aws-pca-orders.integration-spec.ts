@@ -13,18 +13,22 @@ import {
 import {
   awaitJobStatus,
   certificateVersions,
-  createCertificate,
   createProfile,
   ISSUING_ENV,
-  newJob,
 } from '../../../../test/integration/issued-certificates';
+import {
+  createIssuer,
+  FAST_ORDER_POLL_ENV,
+  insertAgentWithTarget,
+  issuerOrderId,
+  orderCertificate,
+} from '../../../../test/integration/issuer-orders';
 import {
   createPrivateDatabase,
   createTestApp,
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
-import { JobRunner } from '../jobs/job-engine';
 
 /**
  * AWS ACM PCA through the whole server: an issuer created through the API with static
@@ -43,20 +47,17 @@ let dir: string;
 let pca: FakeAcmPca;
 
 let certSeq = 0;
-async function orderCertificate(): Promise<{ certId: string; jobId: string; outcome: string; arn: string }> {
+async function orderPcaCertificate(): Promise<{ certId: string; jobId: string; outcome: string; arn: string }> {
   const certId = `mc-pca-${tag}-${++certSeq}`;
-  await createCertificate(t, admin, {
+  const { jobId, outcome } = await orderCertificate(t, admin, {
     id: certId,
     commonName: `svc${certSeq}.pca.example.com`,
     issuerId,
     profileId: `prof-pca-${tag}`,
     agentId: `ag-pca-${tag}`,
-    targetIds: [`t-pca-${tag}`],
+    targetId: `t-pca-${tag}`,
   });
-  const jobId = await newJob(t, certId, 'Issuance');
-  const outcome = await t.app.get(JobRunner).run(jobId);
-  const [order] = await t.ds.query(`SELECT order_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
-  return { certId, jobId, outcome, arn: order?.order_id };
+  return { certId, jobId, outcome, arn: String(await issuerOrderId(t, jobId)) };
 }
 
 beforeAll(async () => {
@@ -68,37 +69,26 @@ beforeAll(async () => {
   t = await createTestApp({
     ...db.env,
     ...ISSUING_ENV,
-    CERTCTL_ISSUER_POLL_INTERVAL: '200ms',
-    CERTCTL_ISSUER_POLL_MAX_INTERVAL: '400ms',
+    ...FAST_ORDER_POLL_ENV,
     CERTCTL_ISSUER_POLL_TIMEOUT: '5s',
     CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
-    CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
   });
   admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-  const res = await t.http
-    .post('/api/v1/issuers')
-    .set('Authorization', admin)
-    .send({
-      id: issuerId,
-      name: issuerId,
-      type: 'AWSACMPCA',
-      config: {
-        region: FAKE_PCA_REGION,
-        certificate_authority_arn: FAKE_PCA_CA_ARN,
-        access_key_id: FAKE_PCA_ACCESS_KEY_ID,
-        secret_access_key: FAKE_PCA_SECRET,
-        endpoint: pca.api.url,
-        ca_cert_path: caFile,
-        timeout_seconds: 2,
-      },
-    });
-  if (res.status !== 201) throw new Error(`issuer: ${res.status} ${JSON.stringify(res.body)}`);
+  await createIssuer(t, admin, {
+    id: issuerId,
+    type: 'AWSACMPCA',
+    config: {
+      region: FAKE_PCA_REGION,
+      certificate_authority_arn: FAKE_PCA_CA_ARN,
+      access_key_id: FAKE_PCA_ACCESS_KEY_ID,
+      secret_access_key: FAKE_PCA_SECRET,
+      endpoint: pca.api.url,
+      ca_cert_path: caFile,
+      timeout_seconds: 2,
+    },
+  });
   await createProfile(t, admin, `prof-pca-${tag}`, 'pca.example.com', 30 * 86_400);
-  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-pca-${tag}`]);
-  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
-    `t-pca-${tag}`,
-    `ag-pca-${tag}`,
-  ]);
+  await insertAgentWithTarget(t, `ag-pca-${tag}`, `t-pca-${tag}`);
 });
 
 afterAll(async () => {
@@ -126,7 +116,7 @@ describe('AWS ACM PCA orders through the server', () => {
   });
 
   it('waits AwaitingIssuer on RequestInProgress with the certificate ARN as order, then records the certificate', async () => {
-    const { certId, jobId, outcome, arn } = await orderCertificate();
+    const { certId, jobId, outcome, arn } = await orderPcaCertificate();
     expect(outcome).toBe('AwaitingIssuer');
     expect(arn).toMatch(new RegExp(`^${FAKE_PCA_CA_ARN}/certificate/[0-9a-f]{32}$`));
 
@@ -150,7 +140,7 @@ describe('AWS ACM PCA orders through the server', () => {
   it('an outage while polling fails the job with the AWS error; the retry resumes the same certificate ARN', async () => {
     const issues = pca.operations().filter((o) => o === 'IssueCertificate').length;
     pca.pendingPolls = 1000;
-    const { certId, jobId, arn } = await orderCertificate();
+    const { certId, jobId, arn } = await orderPcaCertificate();
     pca.outage = awsError(500, 'InternalFailure', 'We encountered an internal error.');
     const failed = await awaitJobStatus(t, jobId, 'Failed');
     expect(failed.last_error).toBe(
@@ -169,7 +159,7 @@ describe('AWS ACM PCA orders through the server', () => {
 
   it('a RequestFailedException fails the job for good with the AWS message', async () => {
     pca.pendingPolls = 1000;
-    const { certId, jobId, arn } = await orderCertificate();
+    const { certId, jobId, arn } = await orderPcaCertificate();
     const c = pca.certificates.get(arn);
     if (c) c.failure = 'The CSR does not comply with the template';
     const job = await awaitJobStatus(t, jobId, 'Failed');

@@ -16,18 +16,22 @@ import {
 import {
   awaitJobStatus,
   certificateVersions,
-  createCertificate,
   createProfile,
   ISSUING_ENV,
-  newJob,
 } from '../../../../test/integration/issued-certificates';
+import {
+  createIssuer,
+  FAST_ORDER_POLL_ENV,
+  insertAgentWithTarget,
+  issuerOrderId,
+  orderCertificate,
+} from '../../../../test/integration/issuer-orders';
 import {
   createPrivateDatabase,
   createTestApp,
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
-import { JobRunner } from '../jobs/job-engine';
 
 /**
  * The Entrust CA Gateway issuer through the whole server: created and tested through the
@@ -110,24 +114,19 @@ let ca: TestCa;
 async function createEntrustIssuer(id: string, clientCert: string, clientKey: string): Promise<void> {
   const tlsFile = join(dir, 'gateway-tls.pem');
   writeFileSync(tlsFile, gateway.api.tlsCaPem);
-  const res = await t.http
-    .post('/api/v1/issuers')
-    .set('Authorization', admin)
-    .send({
-      id,
-      name: id,
-      type: 'Entrust',
-      config: {
-        base_url: `${gateway.api.url}/cagw`,
-        ca_id: CA_ID,
-        profile_id: 'tls',
-        client_cert_path: clientCert,
-        client_key_path: clientKey,
-        trust_ca_path: tlsFile,
-        timeout_seconds: 5,
-      },
-    });
-  if (res.status !== 201) throw new Error(`issuer ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+  await createIssuer(t, admin, {
+    id,
+    type: 'Entrust',
+    config: {
+      base_url: `${gateway.api.url}/cagw`,
+      ca_id: CA_ID,
+      profile_id: 'tls',
+      client_cert_path: clientCert,
+      client_key_path: clientKey,
+      trust_ca_path: tlsFile,
+      timeout_seconds: 5,
+    },
+  });
 }
 
 beforeAll(async () => {
@@ -139,19 +138,13 @@ beforeAll(async () => {
   t = await createTestApp({
     ...db.env,
     ...ISSUING_ENV,
-    CERTCTL_ISSUER_POLL_INTERVAL: '200ms',
-    CERTCTL_ISSUER_POLL_MAX_INTERVAL: '400ms',
-    CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
+    ...FAST_ORDER_POLL_ENV,
   });
   admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
   await createEntrustIssuer(`iss-entrust-${tag}`, certs.cert, certs.key);
   await createEntrustIssuer(`iss-entrust-stranger-${tag}`, certs.strangerCert, certs.strangerKey);
   await createProfile(t, admin, `prof-entrust-${tag}`, 'entrust.example.com', 30 * 86_400);
-  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-entrust-${tag}`]);
-  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
-    `t-entrust-${tag}`,
-    `ag-entrust-${tag}`,
-  ]);
+  await insertAgentWithTarget(t, `ag-entrust-${tag}`, `t-entrust-${tag}`);
 });
 
 afterAll(async () => {
@@ -177,18 +170,16 @@ describe('Entrust CA Gateway issuer through the server (mutual TLS)', () => {
   });
 
   it('waits AwaitingIssuer while the enrollment awaits approval, then records the approved certificate', async () => {
-    await createCertificate(t, admin, {
+    const { jobId, outcome } = await orderCertificate(t, admin, {
       id: certId,
       commonName: 'app.entrust.example.com',
       issuerId: `iss-entrust-${tag}`,
       profileId: `prof-entrust-${tag}`,
       agentId: `ag-entrust-${tag}`,
-      targetIds: [`t-entrust-${tag}`],
+      targetId: `t-entrust-${tag}`,
     });
-    const jobId = await newJob(t, certId, 'Issuance');
-    expect(await t.app.get(JobRunner).run(jobId)).toBe('AwaitingIssuer');
-    const [order] = await t.ds.query(`SELECT order_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
-    expect(order.order_id).toBe(`trk-${tag}-0`);
+    expect(outcome).toBe('AwaitingIssuer');
+    expect(await issuerOrderId(t, jobId)).toBe(`trk-${tag}-0`);
 
     const job = await awaitJobStatus(t, jobId, 'Completed');
     expect(job.last_error).toBeNull();

@@ -15,18 +15,21 @@ import {
 import {
   awaitJobStatus,
   certificateVersions,
-  createCertificate,
   createProfile,
   ISSUING_ENV,
-  newJob,
 } from '../../../../test/integration/issued-certificates';
+import {
+  FAST_ORDER_POLL_ENV,
+  insertAgentWithTarget,
+  issuerOrderId,
+  orderCertificate,
+} from '../../../../test/integration/issuer-orders';
 import {
   createPrivateDatabase,
   createTestApp,
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
-import { JobRunner } from '../jobs/job-engine';
 
 /**
  * The GlobalSign Atlas HVCA issuer through the whole server: created through the API (key
@@ -102,18 +105,16 @@ let ca: TestCa;
 const issuerId = `iss-gs-${tag}`;
 
 let certSeq = 0;
-async function orderCertificate(): Promise<{ certId: string; jobId: string; outcome: string }> {
+async function orderGsCertificate(): Promise<{ certId: string; jobId: string; outcome: string }> {
   const certId = `mc-gs-${tag}-${++certSeq}`;
-  await createCertificate(t, admin, {
+  const { jobId, outcome } = await orderCertificate(t, admin, {
     id: certId,
     commonName: `app${certSeq}.gs.example.com`,
     issuerId,
     profileId: `prof-gs-${tag}`,
     agentId: `ag-gs-${tag}`,
-    targetIds: [`t-gs-${tag}`],
+    targetId: `t-gs-${tag}`,
   });
-  const jobId = await newJob(t, certId, 'Issuance');
-  const outcome = await t.app.get(JobRunner).run(jobId);
   return { certId, jobId, outcome };
 }
 
@@ -126,17 +127,11 @@ beforeAll(async () => {
   t = await createTestApp({
     ...db.env,
     ...ISSUING_ENV,
-    CERTCTL_ISSUER_POLL_INTERVAL: '200ms',
-    CERTCTL_ISSUER_POLL_MAX_INTERVAL: '400ms',
-    CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
+    ...FAST_ORDER_POLL_ENV,
   });
   admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
   await createProfile(t, admin, `prof-gs-${tag}`, 'gs.example.com', 30 * 86_400);
-  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-gs-${tag}`]);
-  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
-    `t-gs-${tag}`,
-    `ag-gs-${tag}`,
-  ]);
+  await insertAgentWithTarget(t, `ag-gs-${tag}`, `t-gs-${tag}`);
 });
 
 afterAll(async () => {
@@ -181,10 +176,10 @@ describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key 
   });
 
   it('waits AwaitingIssuer while HVCA answers 404, then records the certificate with its chain', async () => {
-    const { certId, jobId, outcome } = await orderCertificate();
+    const { certId, jobId, outcome } = await orderGsCertificate();
     expect(outcome).toBe('AwaitingIssuer');
-    const [order] = await t.ds.query(`SELECT order_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
-    expect(hvca.certs.has(order.order_id)).toBe(true);
+    const orderId = String(await issuerOrderId(t, jobId));
+    expect(hvca.certs.has(orderId)).toBe(true);
 
     const job = await awaitJobStatus(t, jobId, 'Completed');
     expect(job.last_error).toBeNull();
@@ -194,7 +189,7 @@ describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key 
     expect(leaf.checkIssued(new X509Certificate(ca.issuing.certPem))).toBe(true);
     expect(v.pem_chain).toContain(ca.issuing.certPem.trim());
     expect(v.pem_chain).not.toContain(ca.root.certPem.trim());
-    expect(hvca.certs.get(order.order_id)?.gets).toBe(3);
+    expect(hvca.certs.get(orderId)?.gets).toBe(3);
   });
 
   it('an HVCA outage while polling fails the job with the CA message and keeps it retryable', async () => {
@@ -204,7 +199,7 @@ describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key 
       contentType: 'application/problem+json',
     };
     try {
-      const { jobId, outcome } = await orderCertificate();
+      const { jobId, outcome } = await orderGsCertificate();
       expect(outcome).toBe('AwaitingIssuer');
       const failed = await awaitJobStatus(t, jobId, 'Failed');
       expect(failed.last_error).toMatch(

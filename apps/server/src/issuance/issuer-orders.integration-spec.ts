@@ -11,11 +11,16 @@ import {
 import {
   awaitJobStatus,
   certificateVersions,
-  createCertificate,
   createProfile,
   ISSUING_ENV,
-  newJob,
 } from '../../../../test/integration/issued-certificates';
+import {
+  createIssuer,
+  FAST_ORDER_POLL_ENV,
+  insertAgentWithTarget,
+  issuerOrderId,
+  orderCertificate,
+} from '../../../../test/integration/issuer-orders';
 import {
   createPrivateDatabase,
   createTestApp,
@@ -23,7 +28,6 @@ import {
   type PrivateDatabase,
   type TestApp,
 } from '../../../../test/integration/test-app';
-import { JobRunner } from '../jobs/job-engine';
 
 /**
  * Asynchronous CAs through the whole server: a DigiCert issuer created through the API
@@ -102,39 +106,32 @@ let ca: TestCa;
 async function createDigiCertIssuer(id: string, cc: CertCentral): Promise<void> {
   const caFile = join(dir, `${id}-tls.pem`);
   writeFileSync(caFile, cc.api.tlsCaPem);
-  const res = await t.http
-    .post('/api/v1/issuers')
-    .set('Authorization', admin)
-    .send({
-      id,
-      name: id,
-      type: 'DigiCert',
-      config: {
-        api_key: KEY,
-        organization_id: 4242,
-        product_name_id: 'ssl_plus',
-        base_url: cc.api.url,
-        ca_cert_path: caFile,
-        timeout_seconds: 2,
-      },
-    });
-  if (res.status !== 201) throw new Error(`issuer ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+  await createIssuer(t, admin, {
+    id,
+    type: 'DigiCert',
+    config: {
+      api_key: KEY,
+      organization_id: 4242,
+      product_name_id: 'ssl_plus',
+      base_url: cc.api.url,
+      ca_cert_path: caFile,
+      timeout_seconds: 2,
+    },
+  });
 }
 
 let certSeq = 0;
 /** A managed certificate of `issuerId` mapped to a target, and an Issuance job run once. */
-async function orderCertificate(issuerId: string): Promise<{ certId: string; jobId: string; outcome: string }> {
+async function orderFrom(issuerId: string): Promise<{ certId: string; jobId: string; outcome: string }> {
   const certId = `mc-async-${tag}-${++certSeq}`;
-  await createCertificate(t, admin, {
+  const { jobId, outcome } = await orderCertificate(t, admin, {
     id: certId,
     commonName: `shop${certSeq}.async.example.com`,
     issuerId,
     profileId: `prof-async-${tag}`,
     agentId: `ag-async-${tag}`,
-    targetIds: [`t-async-${tag}`],
+    targetId: `t-async-${tag}`,
   });
-  const jobId = await newJob(t, certId, 'Issuance');
-  const outcome = await t.app.get(JobRunner).run(jobId);
   return { certId, jobId, outcome };
 }
 
@@ -148,21 +145,15 @@ beforeAll(async () => {
   t = await createTestApp({
     ...db.env,
     ...ISSUING_ENV,
-    CERTCTL_ISSUER_POLL_INTERVAL: '200ms',
-    CERTCTL_ISSUER_POLL_MAX_INTERVAL: '400ms',
+    ...FAST_ORDER_POLL_ENV,
     CERTCTL_ISSUER_POLL_TIMEOUT: '5s',
     CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
-    CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL: '200ms',
   });
   admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
   await createDigiCertIssuer(`iss-dc-${tag}`, good);
   await createDigiCertIssuer(`iss-dc-hung-${tag}`, hung);
   await createProfile(t, admin, `prof-async-${tag}`, 'async.example.com', 30 * 86_400);
-  await t.ds.query(`INSERT INTO agents (id, name) VALUES ($1, $1)`, [`ag-async-${tag}`]);
-  await t.ds.query(`INSERT INTO deployment_targets (id, name, type, agent_id) VALUES ($1, $1, 'NGINX', $2)`, [
-    `t-async-${tag}`,
-    `ag-async-${tag}`,
-  ]);
+  await insertAgentWithTarget(t, `ag-async-${tag}`, `t-async-${tag}`);
 });
 
 afterAll(async () => {
@@ -186,7 +177,7 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
   });
 
   it('waits AwaitingIssuer, polls the order until issued, then records the certificate like a synchronous issuance', async () => {
-    const { certId, jobId, outcome } = await orderCertificate(`iss-dc-${tag}`);
+    const { certId, jobId, outcome } = await orderFrom(`iss-dc-${tag}`);
     expect(outcome).toBe('AwaitingIssuer');
     const [order] = await t.ds.query(`SELECT order_id, issuer_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
     expect(order).toMatchObject({ issuer_id: `iss-dc-${tag}` });
@@ -222,7 +213,7 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
   it('a CA outage while polling fails the job with the CA error; the retry loop resumes the same order', async () => {
     good.outage = { status: 503, body: { errors: [{ code: 'service_unavailable', message: 'Maintenance.' }] } };
     const posts = good.orderPosts().length;
-    const { certId, jobId, outcome } = await orderCertificate(`iss-dc-${tag}`);
+    const { certId, jobId, outcome } = await orderFrom(`iss-dc-${tag}`);
     expect(outcome).toBe('AwaitingIssuer');
     const failed = await awaitJobStatus(t, jobId, 'Failed');
     expect(failed.last_error).toMatch(
@@ -241,13 +232,13 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
 
   it('a rejected order fails the job for good with the CA message and the certificate Failed', async () => {
     good.pendingPolls = 1000;
-    const { certId, jobId } = await orderCertificate(`iss-dc-${tag}`);
-    const [order] = await t.ds.query(`SELECT order_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
-    const o = good.orders.get(Number(order.order_id));
+    const { certId, jobId } = await orderFrom(`iss-dc-${tag}`);
+    const orderId = await issuerOrderId(t, jobId);
+    const o = good.orders.get(Number(orderId));
     if (o) o.status = 'rejected';
     const job = await awaitJobStatus(t, jobId, 'Failed');
     expect(job.last_error).toBe(
-      `issuer iss-dc-${tag} order ${order.order_id} was rejected by the CA: order ${order.order_id} is rejected`,
+      `issuer iss-dc-${tag} order ${orderId} was rejected by the CA: order ${orderId} is rejected`,
     );
     expect(job.attempts).toBe(job.max_attempts);
     const [cert] = await t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [certId]);
@@ -256,7 +247,7 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
 
   it('an order still pending past CERTCTL_ISSUER_ORDER_TIMEOUT fails with a timeout error', async () => {
     good.pendingPolls = 1000;
-    const { jobId } = await orderCertificate(`iss-dc-${tag}`);
+    const { jobId } = await orderFrom(`iss-dc-${tag}`);
     await t.ds.query(`UPDATE issuer_orders SET deadline_at = now() WHERE job_id = $1`, [jobId]);
     const job = await awaitJobStatus(t, jobId, 'Failed');
     expect(job.last_error).toMatch(
@@ -267,10 +258,10 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
 
   it('a CA that hangs fails its own poll with a clear error and does not hold up another issuer', async () => {
     hung.pendingPolls = 1000;
-    const slow = await orderCertificate(`iss-dc-hung-${tag}`);
+    const slow = await orderFrom(`iss-dc-hung-${tag}`);
     expect(slow.outcome).toBe('AwaitingIssuer');
     hung.hang = true; // accepts connections, never answers
-    const fast = await orderCertificate(`iss-dc-${tag}`);
+    const fast = await orderFrom(`iss-dc-${tag}`);
     await awaitJobStatus(t, fast.jobId, 'Completed');
     const failed = await awaitJobStatus(t, slow.jobId, 'Failed');
     expect(failed.last_error).toMatch(

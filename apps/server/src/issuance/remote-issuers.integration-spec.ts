@@ -16,6 +16,7 @@ import {
   runNewJob,
   SEALING_ENV,
 } from '../../../../test/integration/issued-certificates';
+import { createIssuer } from '../../../../test/integration/issuer-orders';
 import {
   createPrivateDatabase,
   createTestApp,
@@ -52,11 +53,6 @@ async function vaultApi(r: ApiRequest) {
     return { status: 200, body: { data: { certificate: leaf.certPem, ca_chain: [vaultCa.issuing.certPem] } } };
   }
   return { status: 404, body: { errors: [`no handler for route "${r.path}"`] } };
-}
-
-async function createIssuer(id: string, type: string, config: Record<string, unknown>): Promise<void> {
-  const res = await t.http.post('/api/v1/issuers').set('Authorization', admin).send({ id, name: id, type, config });
-  if (res.status !== 201) throw new Error(`issuer ${id}: ${res.status} ${JSON.stringify(res.body)}`);
 }
 
 /** A certificate for an agent, its issuance job run until it waits for the CSR; returns the job id. */
@@ -108,12 +104,16 @@ describe('Vault PKI issuer through the server', () => {
 
   it('creates the issuer through the API (token sealed) and its connection test passes', async () => {
     const tlsCa = ossl.write('vault-tls-ca.pem', vault.tlsCaPem);
-    await createIssuer(issuerId, 'VaultPKI', {
-      address: vault.url,
-      mount: 'pki',
-      role: 'web',
-      token: VAULT_TOKEN,
-      ca_cert_path: tlsCa,
+    await createIssuer(t, admin, {
+      id: issuerId,
+      type: 'VaultPKI',
+      config: {
+        address: vault.url,
+        mount: 'pki',
+        role: 'web',
+        token: VAULT_TOKEN,
+        ca_cert_path: tlsCa,
+      },
     });
     const test = await t.http.post(`/api/v1/issuers/${issuerId}/test`).set('Authorization', admin);
     expect(test.body).toMatchObject({ ok: true, message: expect.stringContaining('token accepted') });
@@ -175,11 +175,15 @@ describe('OpenSSL script issuer through the server (real openssl ca)', () => {
   const certId = `mc-ossl-${tag}`;
 
   it('issues with sign_script and verifies against the script CA', async () => {
-    await createIssuer(issuerId, 'OpenSSL', {
-      sign_script: scriptCa.signScript,
-      revoke_script: scriptCa.revokeScript,
-      ca_cert_path: scriptCa.caCertPath,
-      timeout_seconds: 30,
+    await createIssuer(t, admin, {
+      id: issuerId,
+      type: 'OpenSSL',
+      config: {
+        sign_script: scriptCa.signScript,
+        revoke_script: scriptCa.revokeScript,
+        ca_cert_path: scriptCa.caCertPath,
+        timeout_seconds: 30,
+      },
     });
     const test = await t.http.post(`/api/v1/issuers/${issuerId}/test`).set('Authorization', admin);
     expect(test.body).toMatchObject({ ok: true, message: 'scripts are executable (not configured: crl_script)' });

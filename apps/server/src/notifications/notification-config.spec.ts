@@ -69,6 +69,60 @@ describe('notification channels from the environment', () => {
     });
   });
 
+  it('reads the Slack channel and poster name and the PagerDuty/OpsGenie floors, in any case', () => {
+    const { config, problems } = read({
+      CERTCTL_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/X',
+      CERTCTL_SLACK_CHANNEL: '#pki-alerts',
+      CERTCTL_SLACK_USERNAME: ' certctl prod ',
+      CERTCTL_PAGERDUTY_ROUTING_KEY: KEY,
+      CERTCTL_PAGERDUTY_SEVERITY: 'Error',
+      CERTCTL_OPSGENIE_API_KEY: 'og-key',
+      CERTCTL_OPSGENIE_PRIORITY: 'p2',
+    });
+    expect(problems).toEqual([]);
+    expect(Object.fromEntries(config.channels.map((c) => [c.type, c.config]))).toEqual({
+      slack: {
+        webhook_url: 'https://hooks.slack.com/services/T/B/X',
+        channel: '#pki-alerts',
+        username: 'certctl prod',
+        timeout_seconds: 10,
+      },
+      pagerduty: { routing_key: KEY, min_severity: 'error', timeout_seconds: 10 },
+      opsgenie: { api_key: 'og-key', min_priority: 'P2', timeout_seconds: 10 },
+    });
+  });
+
+  it('refuses bad Slack, PagerDuty and OpsGenie options naming the variable', () => {
+    const base = {
+      CERTCTL_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/X',
+      CERTCTL_PAGERDUTY_ROUTING_KEY: KEY,
+      CERTCTL_OPSGENIE_API_KEY: 'og-key',
+    };
+    const { config, problems } = read({
+      ...base,
+      CERTCTL_SLACK_CHANNEL: 'pki alerts',
+      CERTCTL_SLACK_USERNAME: 'n'.repeat(81),
+      CERTCTL_PAGERDUTY_SEVERITY: 'high',
+      CERTCTL_OPSGENIE_PRIORITY: 'P0',
+    });
+    expect(config.channels).toEqual([]);
+    expect(problems).toEqual([
+      'CERTCTL_SLACK_CHANNEL: must be a channel name starting with # (e.g. #pki-alerts) or a channel ID (e.g. C0123456789)',
+      'CERTCTL_SLACK_USERNAME: must be at most 80 characters',
+      'CERTCTL_PAGERDUTY_SEVERITY: must be one of: info, warning, error, critical',
+      'CERTCTL_OPSGENIE_PRIORITY: must be one of: P1, P2, P3, P4, P5',
+    ]);
+    // An option without its channel is a mistake too, not silently ignored.
+    expect(
+      read({ CERTCTL_SLACK_CHANNEL: '#pki', CERTCTL_PAGERDUTY_SEVERITY: 'info', CERTCTL_OPSGENIE_PRIORITY: 'P3' })
+        .problems,
+    ).toEqual([
+      'CERTCTL_SLACK_CHANNEL: set CERTCTL_SLACK_WEBHOOK_URL too, or unset it',
+      'CERTCTL_PAGERDUTY_SEVERITY: set CERTCTL_PAGERDUTY_ROUTING_KEY too, or unset it',
+      'CERTCTL_OPSGENIE_PRIORITY: set CERTCTL_OPSGENIE_API_KEY too, or unset it',
+    ]);
+  });
+
   it('uses STARTTLS by default and plain SMTP only when CERTCTL_SMTP_USE_TLS is false', () => {
     const base = { CERTCTL_SMTP_HOST: 'relay', CERTCTL_SMTP_FROM_ADDRESS: 'c@example.com' };
     expect(read(base).config.channels[0].config.security).toBe('starttls');

@@ -41,7 +41,12 @@ type Env = Record<string, string | undefined>;
 const DURATION = /^(\d+)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Which variable sets each adapter field, per channel (for error messages and reading). */
+/**
+ * Which variable sets each adapter field, per channel (for error messages and reading).
+ * certctl sent CERTCTL_PAGERDUTY_SEVERITY / CERTCTL_OPSGENIE_PRIORITY with every event, its
+ * events having no severity of their own; ours have one, so the variables are floors
+ * (min_severity, min_priority): a more severe event keeps its own level.
+ */
 const VARIABLES: Record<NotifierType, Record<string, string>> = {
   [NotifierType.Email]: {
     host: 'CERTCTL_SMTP_HOST',
@@ -54,10 +59,22 @@ const VARIABLES: Record<NotifierType, Record<string, string>> = {
     tls_server_name: 'CERTCTL_SMTP_TLS_SERVER_NAME',
   },
   [NotifierType.Webhook]: { url: 'CERTCTL_WEBHOOK_URL', secret: 'CERTCTL_WEBHOOK_SECRET' },
-  [NotifierType.Slack]: { webhook_url: 'CERTCTL_SLACK_WEBHOOK_URL' },
+  [NotifierType.Slack]: {
+    webhook_url: 'CERTCTL_SLACK_WEBHOOK_URL',
+    channel: 'CERTCTL_SLACK_CHANNEL',
+    username: 'CERTCTL_SLACK_USERNAME',
+  },
   [NotifierType.Teams]: { webhook_url: 'CERTCTL_TEAMS_WEBHOOK_URL' },
-  [NotifierType.PagerDuty]: { routing_key: 'CERTCTL_PAGERDUTY_ROUTING_KEY', api_url: 'CERTCTL_PAGERDUTY_API_URL' },
-  [NotifierType.OpsGenie]: { api_key: 'CERTCTL_OPSGENIE_API_KEY', api_url: 'CERTCTL_OPSGENIE_API_URL' },
+  [NotifierType.PagerDuty]: {
+    routing_key: 'CERTCTL_PAGERDUTY_ROUTING_KEY',
+    api_url: 'CERTCTL_PAGERDUTY_API_URL',
+    min_severity: 'CERTCTL_PAGERDUTY_SEVERITY',
+  },
+  [NotifierType.OpsGenie]: {
+    api_key: 'CERTCTL_OPSGENIE_API_KEY',
+    api_url: 'CERTCTL_OPSGENIE_API_URL',
+    min_priority: 'CERTCTL_OPSGENIE_PRIORITY',
+  },
 };
 
 function str(env: Env, name: string): string | undefined {
@@ -121,6 +138,9 @@ function rawChannel(type: NotifierType, env: Env, problems: string[]): Record<st
     if (typeof out.port === 'string') out.port = /^\d+$/.test(out.port) ? Number(out.port) : out.port;
     if (typeof out.to === 'string') out.to = out.to.split(/[\s,]+/).filter(Boolean);
   }
+  // Enumerated values in any case (`Critical`, `p2`), as the adapters spell them.
+  if (typeof out.min_severity === 'string') out.min_severity = out.min_severity.toLowerCase();
+  if (typeof out.min_priority === 'string') out.min_priority = out.min_priority.toUpperCase();
   return out;
 }
 

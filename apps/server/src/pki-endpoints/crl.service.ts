@@ -5,6 +5,7 @@ import { IssuerConnectors } from '../ca/issuer-connectors';
 import { AppConfig } from '../config/config.schema';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import { crlLockKey, lockExclusive, PkiRepository, type CrlCacheRow } from './pki.repository';
+import { ScriptCrlService } from './script-crl.service';
 import { ServedCaResolver } from './served-ca.resolver';
 
 export interface ServedCrl {
@@ -44,6 +45,7 @@ export class CrlService implements OnModuleInit, OnApplicationShutdown {
     private readonly connectors: IssuerConnectors,
     private readonly loops: LoopRegistry,
     private readonly config: AppConfig,
+    private readonly scripts: ScriptCrlService,
   ) {}
 
   onModuleInit(): void {
@@ -64,7 +66,14 @@ export class CrlService implements OnModuleInit, OnApplicationShutdown {
 
   /** The CRL a URL id names (404 for an unknown id or a CA this server does not hold). */
   async get(urlId: string): Promise<ServedCrl> {
-    const ca = await this.resolver.resolve(urlId);
+    const ca = await this.resolver.resolve(urlId).catch(async (e: unknown) => {
+      // An OpenSSL-script issuer holds no CA here: its crl_script makes the CRL.
+      if (e instanceof DomainError && e.code === ErrorCode.NotFound && (await this.scripts.serves(urlId))) {
+        return undefined;
+      }
+      throw e;
+    });
+    if (!ca) return this.scripts.get(urlId);
     const row = await this.repo.crlCache(ca.id);
     if (row && !row.stale && row.next_update.getTime() > Date.now()) return served(row);
     try {
@@ -131,7 +140,7 @@ export class CrlService implements OnModuleInit, OnApplicationShutdown {
         this.logger.warn(`CA ${caId}: CRL regeneration failed: ${(e as Error).message}`);
       }
     }
-    return done;
+    return done + (await this.scripts.runLoop());
   }
 
   private async generate(caId: string, force: boolean): Promise<CrlCacheRow> {

@@ -10,6 +10,7 @@ import { OcspService } from './ocsp.service';
 import { PkiController } from './pki.controller';
 import { PkiRepository } from './pki.repository';
 import { RevocationCaches } from './revocation-caches';
+import { ScriptCrlService } from './script-crl.service';
 import { ServedCaResolver } from './served-ca.resolver';
 
 /**
@@ -26,6 +27,7 @@ import { ServedCaResolver } from './served-ca.resolver';
     PkiRepository,
     ServedCaResolver,
     CrlService,
+    ScriptCrlService,
     OcspResponderStore,
     OcspHotCache,
     OcspService,

@@ -5,6 +5,7 @@ import {
   ApiOperation,
   ApiProduces,
   ApiTags,
+  ApiServiceUnavailableResponse,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -47,11 +48,19 @@ export class PkiController {
     summary: 'DER CRL of an issuer (its top CA) or of an intermediate CA',
     description:
       'Cached; ETag + If-None-Match answers 304; Cache-Control max-age runs to nextUpdate. Revoked, unexpired ' +
-      'certificates the CA signed, except those of short-lived profiles (max TTL under an hour).',
+      'certificates the CA signed, except those of short-lived profiles (max TTL under an hour). For an ' +
+      'OpenSSL-script issuer: the CRL its crl_script makes (cached, remade after revocations and when due).',
   })
   @ApiProduces(CRL_TYPE)
   @ApiOkResponse({ description: 'The CRL (DER)', content: { [CRL_TYPE]: BINARY } })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such issuer/CA, or not a Local CA issuer' })
+  @ApiNotFoundResponse({
+    type: ErrorResponseDto,
+    description: 'No such issuer/CA, not a Local CA issuer, or an OpenSSL-script issuer without crl_script',
+  })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponseDto,
+    description: 'The CRL cannot be made now (signing failed, or the crl_script failed) and no valid one is cached',
+  })
   async crl(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const crl = await this.crls.get(id);
     res.setHeader('ETag', crl.etag);

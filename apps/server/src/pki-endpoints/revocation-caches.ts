@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { CrlService } from './crl.service';
 import { OCSP_INVALIDATE_CHANNEL, OcspHotCache } from './ocsp-hot-cache';
+import { ScriptCrlService } from './script-crl.service';
 import { crlLockKey, lockExclusive, lockShared, ocspLockKey, PkiRepository } from './pki.repository';
 
 /**
@@ -18,10 +19,13 @@ import { crlLockKey, lockExclusive, lockShared, ocspLockKey, PkiRepository } fro
  */
 @Injectable()
 export class RevocationCaches {
+  private readonly logger = new Logger(RevocationCaches.name);
+
   constructor(
     private readonly repo: PkiRepository,
     private readonly crls: CrlService,
     private readonly hot: OcspHotCache,
+    private readonly scripts: ScriptCrlService,
   ) {}
 
   async invalidate(m: EntityManager, caId: string, serial: string): Promise<void> {
@@ -37,5 +41,16 @@ export class RevocationCaches {
       this.hot.invalidateCa(caId);
       this.crls.afterRevocation(caId);
     }
+  }
+
+  /**
+   * After the issuing CA itself was told (its revoke script ran): a CA outside certctl
+   * whose CRL certctl publishes (an OpenSSL-script issuer) gets that CRL remade.
+   */
+  async afterIssuerRevoked(issuerId: string): Promise<void> {
+    // Best effort: the CRL loop and the next request remake what this misses.
+    await this.scripts.afterRevocation(issuerId).catch((e: unknown) => {
+      this.logger.warn(`issuer ${issuerId}: marking its script CRL stale failed: ${(e as Error).message}`);
+    });
   }
 }

@@ -344,17 +344,61 @@ export const globalSignConfig = defineConfig({
 });
 export type GlobalSignConfig = z.infer<typeof globalSignConfig.schema>;
 
-/** Keyfactor EJBCA REST API (client-certificate authentication). */
-export const ejbcaConfig = defineConfig({
-  base_url: httpsUrl(),
-  ...mtls,
-  ca_name: text(256),
-  certificate_profile: text(256),
-  end_entity_profile: text(256),
-  /** CA bundle that signs EJBCA's TLS certificate. */
-  trust_ca_path: absolutePath().optional(),
-  timeout_seconds: int(1, 300).optional(),
-});
+const EJBCA_OAUTH_FIELDS = ['token', 'token_url', 'client_id', 'client_secret', 'scope'] as const;
+
+/**
+ * Keyfactor EJBCA REST API: a client certificate (auth_mode mtls, the default) or an OAuth2
+ * bearer token (auth_mode oauth2, EJBCA 7.x+ with an OAuth provider): a static `token`, or
+ * the client-credentials grant at token_url (optionally still with a client certificate).
+ */
+export const ejbcaConfig = defineConfig(
+  {
+    base_url: httpsUrl(),
+    auth_mode: oneOf(['mtls', 'oauth2'] as const).optional(),
+    client_cert_path: absolutePath().optional(),
+    client_key_path: absolutePath().optional(),
+    client_key_passphrase: secret(1024).optional(),
+    /** oauth2: a bearer token used as is (rotated by the operator). */
+    token: secret(16_384).optional(),
+    /** oauth2: the provider's token endpoint for the client-credentials grant. */
+    token_url: httpsUrl().optional(),
+    client_id: text(256).optional(),
+    client_secret: secret(1024).optional(),
+    scope: text(1024).optional(),
+    ca_name: text(256),
+    certificate_profile: text(256),
+    end_entity_profile: text(256),
+    /** CA bundle that signs EJBCA's TLS certificate (and token_url's, when it is not publicly trusted). */
+    trust_ca_path: absolutePath().optional(),
+    timeout_seconds: int(1, 300).optional(),
+  },
+  (v, ctx) => {
+    together(v, ctx.issue, 'client_cert_path', 'client_key_path');
+    if (v.client_key_passphrase !== undefined && v.client_key_path === undefined) {
+      ctx.issue('client_key_passphrase', 'is only used with client_key_path');
+    }
+    if ((v.auth_mode ?? 'mtls') === 'mtls') {
+      for (const f of ['client_cert_path', 'client_key_path'] as const) {
+        if (v[f] === undefined) ctx.issue(f, 'is required for auth_mode mtls');
+      }
+      for (const f of EJBCA_OAUTH_FIELDS) {
+        if (v[f] !== undefined) ctx.issue(f, 'only applies to auth_mode oauth2');
+      }
+      return;
+    }
+    const grant = v.token_url !== undefined || v.client_id !== undefined || v.client_secret !== undefined;
+    if (v.token !== undefined && grant) {
+      ctx.issue('token', 'is a static token: leave it out when token_url, client_id and client_secret are set');
+    } else if (v.token === undefined && !grant) {
+      ctx.issue('token_url', 'auth_mode oauth2 needs token_url, client_id and client_secret (or a static token)');
+    } else if (grant) {
+      for (const f of ['token_url', 'client_id', 'client_secret'] as const) {
+        if (v[f] === undefined) ctx.issue(f, 'is required for the client-credentials grant');
+      }
+    }
+    if (v.scope !== undefined && v.token_url === undefined) ctx.issue('scope', 'is only sent to token_url');
+  },
+);
 export type EjbcaConfig = z.infer<typeof ejbcaConfig.schema>;
 
 /**

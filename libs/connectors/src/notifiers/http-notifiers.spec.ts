@@ -218,6 +218,9 @@ describe('slack', () => {
         blocks[1]?.type !== 'section' && 'second block is not a section',
         blocks[1]?.text?.type !== 'mrkdwn' && 'section text is not mrkdwn',
         blocks[2]?.type !== 'context' && 'third block is not a context',
+        // Legacy webhooks: an override channel (#name or ID) and a poster name.
+        'channel' in b && !/^(#\S{1,80}|[CGD][A-Z0-9]+)$/.test(String(b.channel)) && 'channel',
+        'username' in b && (typeof b.username !== 'string' || b.username.length > 80) && 'username',
       ],
       { status: 200, body: 'ok' },
     );
@@ -242,6 +245,36 @@ describe('slack', () => {
       '*Certificate ID:* mc-api',
       '*Expires:* 2026-12-13T00:00:00.000Z',
     ]);
+  });
+
+  it('sends channel and username only when configured (legacy webhooks honour them)', async () => {
+    const rx = await receiver(slackRx);
+    const url = `${rx.url}/services/T000/B000/XXXXXXXXXXXXXXXX`;
+    await notifierFor('slack', { webhook_url: url }).send(expiring);
+    expect(rx.last().json).not.toHaveProperty('channel');
+    expect(rx.last().json).not.toHaveProperty('username');
+
+    const n = notifierFor('slack', { webhook_url: url, channel: '#pki-alerts', username: 'certctl prod' });
+    await expect(n.send(expiring)).resolves.toMatchObject({ status: 200 });
+    expect(rx.last().json).toMatchObject({
+      channel: '#pki-alerts',
+      username: 'certctl prod',
+      text: 'api.example.com expires in 7 days',
+    });
+    await expect(n.test()).resolves.toEqual({ ok: true, message: 'accepted with HTTP 200' });
+    expect(rx.last().json).toMatchObject({ channel: '#pki-alerts', username: 'certctl prod' });
+
+    await notifierFor('slack', { webhook_url: url, channel: 'C0123456789' }).send(expiring);
+    expect(rx.last().json).toMatchObject({ channel: 'C0123456789' });
+    expect(rx.last().json).not.toHaveProperty('username');
+  });
+
+  it('refuses a malformed channel or username before any request', async () => {
+    const rx = await receiver(slackRx);
+    const url = `${rx.url}/services/T000/B000/XXXXXXXXXXXXXXXX`;
+    expect(() => notifierFor('slack', { webhook_url: url, channel: 'pki-alerts' })).toThrow(/config\.channel: /);
+    expect(() => notifierFor('slack', { webhook_url: url, username: 'u'.repeat(81) })).toThrow(/config\.username: /);
+    expect(rx.received).toHaveLength(0);
   });
 
   it('an error never shows the webhook URL (it is the credential), even when the body echoes it', async () => {
@@ -338,6 +371,30 @@ describe('pagerduty', () => {
     expect(triggers.get('expiry:mc-api:7')).toBe(0);
   });
 
+  it('min_severity raises less severe events to it and leaves more severe ones alone', async () => {
+    const rx = await receiver(pdRx);
+    const sent = async (min_severity: string | undefined, severity: NotificationMessage['severity']) => {
+      const n = notifierFor('pagerduty', { routing_key: ROUTING_KEY, api_url: rx.url, min_severity });
+      await n.send({ ...expiring, severity });
+      const b = rx.last().json as { payload: { severity: string; custom_details: Record<string, string> } };
+      return [b.payload.severity, b.payload.custom_details.Severity];
+    };
+    // Without a floor the event's own severity; with one, the higher of the two.
+    expect(await sent(undefined, 'info')).toEqual(['info', 'info']);
+    expect(await sent('warning', 'info')).toEqual(['warning', 'info']);
+    expect(await sent('error', 'info')).toEqual(['error', 'info']);
+    expect(await sent('error', 'warning')).toEqual(['error', 'warning']);
+    expect(await sent('error', 'critical')).toEqual(['critical', 'critical']);
+    expect(await sent('critical', 'info')).toEqual(['critical', 'info']);
+    expect(await sent('info', 'warning')).toEqual(['warning', 'warning']);
+    // A resolve carries no severity.
+    await notifierFor('pagerduty', { routing_key: ROUTING_KEY, api_url: rx.url, min_severity: 'critical' }).send({
+      ...expiring,
+      resolve: true,
+    });
+    expect(rx.last().json).toEqual({ routing_key: ROUTING_KEY, event_action: 'resolve', dedup_key: 'expiry:mc-api:7' });
+  });
+
   it('the test action opens and resolves one test incident', async () => {
     const rx = await receiver(pdRx);
     const check = await notifierFor('pagerduty', { routing_key: ROUTING_KEY, api_url: rx.url }).test();
@@ -394,6 +451,30 @@ describe('opsgenie', () => {
     });
     await n.send({ ...expiring, resolve: true });
     expect(rx.last().path).toBe('/v2/alerts/expiry%3Amc-api%3A7/close?identifierType=alias');
+  });
+
+  it('min_priority raises less urgent alerts to it and leaves more urgent ones alone', async () => {
+    const rx = await receiver(ogRx);
+    const sent = async (min_priority: string | undefined, severity: NotificationMessage['severity']) => {
+      await notifierFor('opsgenie', { api_key: GENIE_KEY, api_url: rx.url, min_priority }).send({
+        ...expiring,
+        severity,
+      });
+      return (rx.last().json as { priority: string }).priority;
+    };
+    expect([
+      await sent(undefined, 'info'),
+      await sent(undefined, 'warning'),
+      await sent(undefined, 'critical'),
+    ]).toEqual(['P5', 'P3', 'P1']);
+    expect([await sent('P2', 'info'), await sent('P2', 'warning'), await sent('P2', 'critical')]).toEqual([
+      'P2',
+      'P2',
+      'P1',
+    ]);
+    expect([await sent('P4', 'info'), await sent('P4', 'warning')]).toEqual(['P4', 'P3']);
+    expect(await sent('P1', 'info')).toBe('P1');
+    expect(await sent('P5', 'warning')).toBe('P3');
   });
 
   it('the API key never appears in an error, even when the body echoes the header', async () => {

@@ -79,6 +79,45 @@ describe('notifier configs', () => {
     ]);
   });
 
+  it('slack: channel is #name or a conversation ID, username a short single line', () => {
+    const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
+    for (const channel of ['#pki-alerts', '#ops_tls.v2', '#証明書', 'C0123456789', 'G01ABCDEF', 'D0ABCDEF12']) {
+      expect({ channel, issues: issues('slack', { webhook_url: url, channel }) }).toEqual({ channel, issues: [] });
+    }
+    const channelMsg =
+      'config.channel: must be a channel name starting with # (e.g. #pki-alerts) or a channel ID (e.g. C0123456789)';
+    for (const channel of ['pki-alerts', '#PKI', '#two words', '#', `#${'a'.repeat(81)}`, '@someone', 'c0123456789']) {
+      expect({ channel, issues: issues('slack', { webhook_url: url, channel }) }).toEqual({
+        channel,
+        issues: [channelMsg],
+      });
+    }
+    expect(issues('slack', { webhook_url: url, username: 'certctl bot' })).toEqual([]);
+    expect(issues('slack', { webhook_url: url, username: 'x'.repeat(81) })).toEqual([
+      'config.username: must be at most 80 characters',
+    ]);
+    expect(issues('slack', { webhook_url: url, username: 'certctl\nbot' })).toEqual([
+      'config.username: must not contain control characters',
+    ]);
+    expect(issues('slack', { webhook_url: url, username: '   ' })).toEqual(['config.username: must not be empty']);
+  });
+
+  it('incident channels: min_severity and min_priority take the provider levels only', () => {
+    const pd = { routing_key: 'R0123456789abcdef0123456789abcde' };
+    for (const min_severity of ['info', 'warning', 'error', 'critical']) {
+      expect(issues('pagerduty', { ...pd, min_severity })).toEqual([]);
+    }
+    expect(issues('pagerduty', { ...pd, min_severity: 'high' })).toEqual([
+      'config.min_severity: must be one of: info, warning, error, critical',
+    ]);
+    for (const min_priority of ['P1', 'P2', 'P3', 'P4', 'P5']) {
+      expect(issues('opsgenie', { api_key: 'k', min_priority })).toEqual([]);
+    }
+    expect(issues('opsgenie', { api_key: 'k', min_priority: 'P6' })).toEqual([
+      'config.min_priority: must be one of: P1, P2, P3, P4, P5',
+    ]);
+  });
+
   it('notifierFor: unknown type and invalid config are validation errors that never echo a secret value', () => {
     expect(() => notifierFor('carrier-pigeon', {})).toThrow(
       'unknown notification channel type "carrier-pigeon"; one of: email, webhook, slack, teams, pagerduty, opsgenie',

@@ -118,9 +118,28 @@ export const webhookNotifierConfig = defineConfig({
   ...common,
 });
 
-/** Slack incoming webhook (Block Kit message). */
+/**
+ * A Slack channel as the `channel` field of an incoming-webhook payload takes it: `#name`
+ * (lowercase letters of any script, digits, marks, `-`, `_`, `.`; at most 80) or a
+ * conversation ID (`C0123456789`; G for private channels, D for direct messages).
+ */
+const SLACK_CHANNEL = /^(#[\p{Ll}\p{Lo}\p{Lm}\p{M}\p{N}_.-]{1,80}|[CGD][A-Z0-9]{6,20})$/u;
+
+/**
+ * Slack incoming webhook (Block Kit message). `channel` and `username` override the
+ * webhook's default channel and poster name; only legacy (custom integration) webhooks
+ * honour them, Slack-app webhooks post to their own channel under the app's name.
+ */
 export const slackNotifierConfig = defineConfig({
   webhook_url: secretUrl(),
+  channel: str()
+    .refine(
+      (c) => SLACK_CHANNEL.test(c),
+      'must be a channel name starting with # (e.g. #pki-alerts) or a channel ID (e.g. C0123456789)',
+    )
+    .optional(),
+  /** Slack shows at most 80 characters of a name. */
+  username: text(80).refine(noControlChars, 'must not contain control characters').optional(),
   ...common,
 });
 
@@ -129,6 +148,14 @@ export const teamsNotifierConfig = defineConfig({
   webhook_url: secretUrl(),
   ...common,
 });
+
+/** PagerDuty's event severities, least to most severe. */
+export const PAGERDUTY_SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
+export type PagerDutySeverity = (typeof PAGERDUTY_SEVERITIES)[number];
+
+/** OpsGenie's alert priorities, most to least urgent. */
+export const OPSGENIE_PRIORITIES = ['P1', 'P2', 'P3', 'P4', 'P5'] as const;
+export type OpsGeniePriority = (typeof OPSGENIE_PRIORITIES)[number];
 
 /** PagerDuty Events API v2. api_url defaults to https://events.pagerduty.com (EU: https://events.eu.pagerduty.com). */
 export const pagerDutyNotifierConfig = defineConfig({
@@ -139,6 +166,11 @@ export const pagerDutyNotifierConfig = defineConfig({
   api_url: httpUrl().optional(),
   /** payload.source (default "certctl"). */
   source: text(255).optional(),
+  /**
+   * The lowest payload.severity sent: a less severe event is raised to it, a more severe one
+   * keeps its own (a floor, never a cap, so a critical event is never sent as info).
+   */
+  min_severity: oneOf(PAGERDUTY_SEVERITIES).optional(),
   ...common,
 });
 
@@ -156,6 +188,11 @@ export const opsGenieNotifierConfig = defineConfig(
     tags: z.array(text(50), { error: 'must be an array of strings' }).max(20, 'must have at most 20 items').optional(),
     /** Close alerts on resolve (default true); false leaves closing to people. */
     close_on_resolve: bool().optional(),
+    /**
+     * The least urgent priority sent: a less urgent alert is raised to it, a more urgent one
+     * keeps its own (P1 is the most urgent).
+     */
+    min_priority: oneOf(OPSGENIE_PRIORITIES).optional(),
     ...common,
   },
   (v, ctx) => {

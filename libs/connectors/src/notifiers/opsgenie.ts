@@ -1,18 +1,34 @@
 import type { ConnectorCheck } from '../connector';
 import { clip, jsonBody, messageFacts, postJson } from './http-delivery';
 import { testByTriggerAndResolve } from './incident';
-import { opsGenieNotifierConfig, type OpsGenieNotifierConfig } from './notifier-configs';
+import {
+  OPSGENIE_PRIORITIES,
+  opsGenieNotifierConfig,
+  type OpsGenieNotifierConfig,
+  type OpsGeniePriority,
+} from './notifier-configs';
 import {
   NotifierError,
   NotifierType,
   type DeliveryResult,
   type NotificationMessage,
+  type NotificationSeverity,
   type NotifierConnector,
 } from './notifier-port';
 
 export const OPSGENIE_URLS = { us: 'https://api.opsgenie.com', eu: 'https://api.eu.opsgenie.com' } as const;
 
-const PRIORITY = { critical: 'P1', warning: 'P3', info: 'P5' } as const;
+const PRIORITY: Record<NotificationSeverity, OpsGeniePriority> = { critical: 'P1', warning: 'P3', info: 'P5' };
+
+/**
+ * The priority of a message: P1 critical, P3 warning, P5 info; `min` raises a less urgent one
+ * to it and leaves a more urgent one alone.
+ */
+export function opsGeniePriority(severity: NotificationSeverity, min?: OpsGeniePriority): OpsGeniePriority {
+  const own = PRIORITY[severity];
+  if (min === undefined) return own;
+  return OPSGENIE_PRIORITIES.indexOf(own) <= OPSGENIE_PRIORITIES.indexOf(min) ? own : min;
+}
 
 /** An alias longer than OpsGenie's 512 characters would be cut by it; we refuse it instead. */
 const MAX_ALIAS = 512;
@@ -20,13 +36,13 @@ const MAX_ALIAS = 512;
 /** Alert API v2 create body (message at most 130 characters, description 15000). */
 export function opsGenieAlert(
   m: NotificationMessage,
-  config: Pick<OpsGenieNotifierConfig, 'team' | 'tags'>,
+  config: Pick<OpsGenieNotifierConfig, 'team' | 'tags' | 'min_priority'>,
 ): Record<string, unknown> {
   return {
     message: clip(m.title, 130),
     ...(m.dedupKey ? { alias: m.dedupKey } : {}),
     description: clip(m.text, 15_000),
-    priority: PRIORITY[m.severity],
+    priority: opsGeniePriority(m.severity, config.min_priority),
     source: 'certctl',
     entity: m.certificate?.commonName,
     tags: [...(config.tags ?? []), `event:${m.event}`],

@@ -1,23 +1,44 @@
 import type { ConnectorCheck } from '../connector';
 import { clip, jsonBody, messageFacts, postJson } from './http-delivery';
 import { testByTriggerAndResolve } from './incident';
-import { pagerDutyNotifierConfig, type PagerDutyNotifierConfig } from './notifier-configs';
+import {
+  PAGERDUTY_SEVERITIES,
+  pagerDutyNotifierConfig,
+  type PagerDutyNotifierConfig,
+  type PagerDutySeverity,
+} from './notifier-configs';
 import {
   NotifierError,
   NotifierType,
   type DeliveryResult,
   type NotificationMessage,
+  type NotificationSeverity,
   type NotifierConnector,
 } from './notifier-port';
 
 export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com';
 
 /**
- * An Events API v2 event. A trigger carries the payload (summary at most 1024 characters);
- * a resolve only names the alert by dedup_key. Our severities map onto PagerDuty's
- * (critical, warning, info; its "error" level is not used).
+ * The payload.severity of a message: ours map onto PagerDuty's by name (its "error" level is
+ * reached only through a floor); `min` raises a less severe one to it and leaves a more
+ * severe one alone.
  */
-export function pagerDutyEvent(m: NotificationMessage, routingKey: string, source: string): Record<string, unknown> {
+export function pagerDutySeverity(severity: NotificationSeverity, min?: PagerDutySeverity): PagerDutySeverity {
+  if (min === undefined) return severity;
+  return PAGERDUTY_SEVERITIES.indexOf(severity) >= PAGERDUTY_SEVERITIES.indexOf(min) ? severity : min;
+}
+
+/**
+ * An Events API v2 event. A trigger carries the payload (summary at most 1024 characters);
+ * a resolve only names the alert by dedup_key. The event's own severity stays in
+ * custom_details (the Severity fact) when a floor raised payload.severity.
+ */
+export function pagerDutyEvent(
+  m: NotificationMessage,
+  routingKey: string,
+  source: string,
+  minSeverity?: PagerDutySeverity,
+): Record<string, unknown> {
   if (m.resolve) return { routing_key: routingKey, event_action: 'resolve', dedup_key: m.dedupKey };
   return {
     routing_key: routingKey,
@@ -27,7 +48,7 @@ export function pagerDutyEvent(m: NotificationMessage, routingKey: string, sourc
     payload: {
       summary: clip(m.title, 1024),
       source,
-      severity: m.severity,
+      severity: pagerDutySeverity(m.severity, minSeverity),
       timestamp: (m.occurredAt ?? new Date()).toISOString(),
       component: m.certificate?.commonName,
       class: m.event,
@@ -51,7 +72,7 @@ export class PagerDutyNotifier implements NotifierConnector {
     const res = await postJson({
       channel: this.type,
       url: new URL('/v2/enqueue', this.config.api_url ?? PAGERDUTY_DEFAULT_URL),
-      body: pagerDutyEvent(m, this.config.routing_key, this.config.source ?? 'certctl'),
+      body: pagerDutyEvent(m, this.config.routing_key, this.config.source ?? 'certctl', this.config.min_severity),
       options: this.config,
       secrets: [this.config.routing_key],
     });

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
+import { ErrorCode } from '@certctl/domain';
+import { type ParsedCsr } from '@certctl/pki';
 import type { IssuanceRequest } from '../issuer-port';
+import { newCsr, rejection } from '../remote-ca/testing/connector-spec-kit';
 import type { AcmeAccountKey } from './acme-client';
 import { checkAcme } from './acme-check';
 import { AcmeConnector, ariCertId } from './acme-connector';
@@ -59,19 +60,9 @@ function request(extra: Partial<IssuanceRequest> = {}): IssuanceRequest {
   return { csr, commonName: 'www.ari.test', sans: { dns: ['www.ari.test'] }, ...extra };
 }
 
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'acme-ari-'));
-  const keys = await generateKeyPair('ECDSA-P256');
-  csr = await parseCsr(await buildCsr({ keys, commonName: 'www.ari.test', sans: { dns: ['www.ari.test'] } }));
+  csr = await newCsr('www.ari.test', { dns: ['www.ari.test'] });
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

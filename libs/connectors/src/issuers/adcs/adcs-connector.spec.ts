@@ -1,12 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
+import { rmSync } from 'node:fs';
+import { ErrorCode } from '@certctl/domain';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
 import { issuerConfigSpec, validateIssuerConnection } from '../registry';
 import { checkConfig } from '../../config/spec';
-import { isPendingOrder, type IssuanceRequest, type IssuanceResult, type OrderStatus } from '../issuer-port';
+import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
+import { newCsr, pollUntilDone, rejection, trustFileDir } from '../remote-ca/testing/connector-spec-kit';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { AdcsConnector } from './adcs-connector';
 import { parseRetrievePage, parseSubmitPage } from './certsrv-pages';
@@ -151,30 +150,10 @@ function request(): IssuanceRequest {
   return { csr, commonName: 'intranet.corp.example', sans: { dns: ['intranet.corp.example'] } };
 }
 
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function pollUntilDone(conn: AdcsConnector, id: string): Promise<[OrderStatus, number]> {
-  for (let i = 1; i <= 10; i++) {
-    const s = await conn.getOrderStatus(id, { spkiDer: csr.spkiDer });
-    if (s.state !== 'pending') return [s, i];
-  }
-  throw new Error(`request ${id} still pending after 10 polls`);
-}
-
 beforeAll(async () => {
   [api, ca] = await Promise.all([FakeCaApi.start(), TestCa.create('Corp ADCS')]);
-  dir = mkdtempSync(join(tmpdir(), 'adcs-'));
-  tlsCaFile = join(dir, 'tls-ca.pem');
-  writeFileSync(tlsCaFile, api.tlsCaPem);
-  const keys = await generateKeyPair('ECDSA-P256');
-  csr = await parseCsr(await buildCsr({ keys, commonName: 'intranet.corp.example' }));
+  ({ dir, tlsCaFile } = trustFileDir('adcs-', api.tlsCaPem));
+  csr = await newCsr('intranet.corp.example');
 });
 
 afterAll(async () => {
@@ -214,7 +193,7 @@ describe('ADCS web enrollment (certsrv) connector', () => {
     // The request goes through renew() as well (a renewal is a new request for the template).
     const outcome = await conn.renew(request());
     expect(outcome).toEqual({ state: 'pending', orderId: '40' });
-    const [status, polls] = await pollUntilDone(conn, '40');
+    const [status, polls] = await pollUntilDone(conn, '40', csr.spkiDer);
     expect(polls).toBe(3);
     const result = (status as { result: IssuanceResult }).result;
     expect(result.chainPem).toBe(ca.issuing.certPem);
@@ -227,16 +206,14 @@ describe('ADCS web enrollment (certsrv) connector', () => {
     mode = 'approve-then-deny';
     const conn = connector();
     expect(await conn.issue(request())).toEqual({ state: 'pending', orderId: '40' });
-    const [status] = await pollUntilDone(conn, '40');
+    const [status] = await pollUntilDone(conn, '40', csr.spkiDer);
     expect(status).toEqual({ state: 'failed', message: 'ADCS request 40: Denied by the CA manager' });
   });
 
   it('refuses an issued certificate for another key than the order carried', async () => {
     mode = 'pending';
     await connector().issue(request());
-    const other = await parseCsr(
-      await buildCsr({ keys: await generateKeyPair('ECDSA-P256'), commonName: 'x.example' }),
-    );
+    const other = await newCsr('x.example');
     const conn = connector();
     await conn.getOrderStatus('40', { spkiDer: other.spkiDer });
     await conn.getOrderStatus('40', { spkiDer: other.spkiDer });

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { adcsConfig, type AdcsConfig } from '../issuer-configs';
 import type {
   IssuanceOutcome,
@@ -15,13 +15,13 @@ import type {
 import {
   caHttp,
   caStatusError,
-  DEFAULT_CA_TIMEOUT_SECONDS,
+  caTimeoutMs,
   excerpt,
   type CaHttpRequest,
   type CaHttpResponse,
 } from '../remote-ca/ca-http';
 import { issuanceResult, pemCertificates, requireCsr } from '../remote-ca/issued-certificate';
-import { readCaBundle } from '../remote-ca/trust';
+import { readClientCertificate, readOptionalCaBundle } from '../remote-ca/trust';
 import { pageText, parseRetrievePage, parseSubmitPage } from './certsrv-pages';
 
 const WHAT = 'ADCS';
@@ -101,13 +101,11 @@ export class AdcsConnector implements IssuerConnector {
   }
 
   /** The connection test: credentials accepted and the CA certificate downloadable. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       const ca = new X509Certificate(await this.getCaCertPem());
       return { ok: true, message: `${WHAT} web enrollment reachable; CA ${ca.subject.replace(/\n/g, ', ')}` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 
   /** certnew.cer?ReqID=<n>&Enc=b64: the certificate, "Taken Under Submission", or the reason it failed. */
@@ -127,10 +125,7 @@ export class AdcsConnector implements IssuerConnector {
   }
 
   private async send(method: 'GET' | 'POST', path: string, form?: Record<string, string>): Promise<CaHttpResponse> {
-    this.trust ??=
-      this.cfg.trust_ca_path === undefined
-        ? Promise.resolve(undefined)
-        : readCaBundle(this.cfg.trust_ca_path, 'config.trust_ca_path');
+    this.trust ??= readOptionalCaBundle(this.cfg.trust_ca_path, 'config.trust_ca_path');
     this.client ??= this.readClientCert();
     const headers: Record<string, string> = {};
     if (this.cfg.username !== undefined && this.cfg.password !== undefined) {
@@ -144,7 +139,7 @@ export class AdcsConnector implements IssuerConnector {
       form,
       ca: await this.trust,
       clientCert: await this.client,
-      timeoutMs: (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000,
+      timeoutMs: caTimeoutMs(this.cfg.timeout_seconds),
       what: WHAT,
     });
     if (res.status >= 200 && res.status < 300) return res;
@@ -166,16 +161,10 @@ export class AdcsConnector implements IssuerConnector {
     );
   }
 
+  /** Mutual TLS is optional for certsrv (a reverse proxy may ask for it): both files, or none. */
   private async readClientCert(): Promise<CaHttpRequest['clientCert']> {
     const { client_cert_path: certPath, client_key_path: keyPath } = this.cfg;
     if (certPath === undefined || keyPath === undefined) return undefined;
-    const read = (path: string, field: string) =>
-      readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        throw invalid(
-          `config.${field} ${path} cannot be read (${e.code === 'ENOENT' ? 'does not exist' : (e.code ?? 'error')})`,
-        );
-      });
-    const [cert, key] = await Promise.all([read(certPath, 'client_cert_path'), read(keyPath, 'client_key_path')]);
-    return { cert, key, passphrase: this.cfg.client_key_passphrase };
+    return readClientCertificate({ certPath, keyPath, passphrase: this.cfg.client_key_passphrase });
   }
 }

@@ -1,7 +1,12 @@
-import { readFile } from 'node:fs/promises';
-import { invalid } from '@certctl/domain';
-import { caHttp, caStatusError, excerpt, type CaHttpRequest, type CaHttpResponse } from '../remote-ca/ca-http';
-import { readCaBundle } from '../remote-ca/trust';
+import {
+  caHttp,
+  caStatusError,
+  caTimeoutMs,
+  excerpt,
+  type CaHttpRequest,
+  type CaHttpResponse,
+} from '../remote-ca/ca-http';
+import { readClientCertificate, readOptionalCaBundle, type ClientCertPaths } from '../remote-ca/trust';
 
 /** Settings common to the commercial CA clients. */
 export interface ApiClientOptions {
@@ -16,7 +21,7 @@ export interface ApiClientOptions {
   /** The config field caCertPath came from, for error messages (default ca_cert_path). */
   caCertField?: string;
   /** Mutual TLS: PEM files of the client certificate and its key (read once, on first use). */
-  clientCert?: { certPath: string; keyPath: string; passphrase?: string };
+  clientCert?: ClientCertPaths;
   /** Maps an error body to the CA's message (each vendor has its own error shape). */
   errorMessage: (res: CaHttpResponse) => string | undefined;
 }
@@ -51,11 +56,8 @@ export class ApiClient {
     json?: unknown,
     accept = 'application/json',
   ): Promise<CaHttpResponse> {
-    this.trust ??=
-      this.o.caCertPath === undefined
-        ? Promise.resolve(undefined)
-        : readCaBundle(this.o.caCertPath, `config.${this.o.caCertField ?? 'ca_cert_path'}`);
-    this.client ??= this.readClientCert();
+    this.trust ??= readOptionalCaBundle(this.o.caCertPath, `config.${this.o.caCertField ?? 'ca_cert_path'}`);
+    this.client ??= this.o.clientCert ? readClientCertificate(this.o.clientCert) : Promise.resolve(undefined);
     const headers = typeof this.o.headers === 'function' ? await this.o.headers() : this.o.headers;
     return caHttp({
       clientCert: await this.client,
@@ -69,21 +71,33 @@ export class ApiClient {
     });
   }
 
-  private async readClientCert(): Promise<CaHttpRequest['clientCert']> {
-    const c = this.o.clientCert;
-    if (!c) return undefined;
-    const read = (path: string, field: string) =>
-      readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        throw invalid(
-          `config.${field} ${path} cannot be read (${e.code === 'ENOENT' ? 'does not exist' : (e.code ?? 'error')})`,
-        );
-      });
-    const [cert, key] = await Promise.all([read(c.certPath, 'client_cert_path'), read(c.keyPath, 'client_key_path')]);
-    return { cert, key, passphrase: c.passphrase };
-  }
-
   error(method: string, path: string, res: CaHttpResponse): Error {
     const detail = this.o.errorMessage(res) ?? (excerpt(res.text) || 'no details');
     return caStatusError(res.status, `${this.o.what}: ${method} ${path} answered HTTP ${res.status}: ${detail}`);
   }
+}
+
+/** The settings of a mutual-TLS CA's config (Entrust, GlobalSign): its trust bundle and client certificate. */
+export interface MutualTlsConfig {
+  timeout_seconds?: number;
+  trust_ca_path?: string;
+  client_cert_path: string;
+  client_key_path: string;
+  client_key_passphrase?: string;
+}
+
+/** The ApiClient transport options of a mutual-TLS CA config. */
+export function mutualTlsOptions(
+  cfg: MutualTlsConfig,
+): Pick<ApiClientOptions, 'timeoutMs' | 'caCertPath' | 'caCertField' | 'clientCert'> {
+  return {
+    timeoutMs: caTimeoutMs(cfg.timeout_seconds),
+    caCertPath: cfg.trust_ca_path,
+    caCertField: 'trust_ca_path',
+    clientCert: {
+      certPath: cfg.client_cert_path,
+      keyPath: cfg.client_key_path,
+      passphrase: cfg.client_key_passphrase,
+    },
+  };
 }

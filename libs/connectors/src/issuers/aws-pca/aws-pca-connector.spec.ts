@@ -1,12 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
-import { isPendingOrder, type IssuanceRequest, type IssuanceResult, type OrderStatus } from '../issuer-port';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
+import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
 import { AwsPcaConnector } from './aws-pca-connector';
+import { newCsr, pollUntilDone, rejection, trustFileDir } from '../remote-ca/testing/connector-spec-kit';
 import {
   awsError,
   FAKE_PCA_ACCESS_KEY_ID,
@@ -48,33 +47,9 @@ function request(extra: Partial<IssuanceRequest> = {}): IssuanceRequest {
   return { csr, commonName: 'pca.example.com', sans: { dns: ['pca.example.com'] }, ...extra };
 }
 
-async function newCsr(): Promise<ParsedCsr> {
-  const keys = await generateKeyPair('ECDSA-P256');
-  return parseCsr(await buildCsr({ keys, commonName: 'pca.example.com', sans: { dns: ['pca.example.com'] } }));
-}
-
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function pollUntilDone(conn: AwsPcaConnector, orderId: string, max = 10): Promise<[OrderStatus, number]> {
-  for (let i = 1; i <= max; i++) {
-    const s = await conn.getOrderStatus(orderId, { spkiDer: csr.spkiDer });
-    if (s.state !== 'pending') return [s, i];
-  }
-  throw new Error(`order ${orderId} still pending after ${max} polls`);
-}
-
 beforeAll(async () => {
   pca = await FakeAcmPca.start();
-  dir = mkdtempSync(join(tmpdir(), 'awspca-'));
-  caFile = join(dir, 'tls-ca.pem');
-  writeFileSync(caFile, pca.api.tlsCaPem);
+  ({ dir, tlsCaFile: caFile } = trustFileDir('awspca-', pca.api.tlsCaPem));
 });
 
 afterAll(async () => {
@@ -91,7 +66,7 @@ beforeEach(async () => {
   pca.outage = undefined;
   pca.hang = false;
   pca.caStatus = 'ACTIVE';
-  csr = await newCsr();
+  csr = await newCsr('pca.example.com', { dns: ['pca.example.com'] });
 });
 
 describe('AWS ACM PCA connector', () => {
@@ -123,7 +98,7 @@ describe('AWS ACM PCA connector', () => {
     expect(body.Validity).toEqual({ Type: 'DAYS', Value: 30 });
     expect(body.IdempotencyToken).toMatch(/^[0-9a-f]{32}$/);
 
-    const [status, polls] = await pollUntilDone(conn, outcome.orderId);
+    const [status, polls] = await pollUntilDone(conn, outcome.orderId, csr.spkiDer);
     expect(polls).toBe(2); // one more in progress (the first was during issue), then issued
     expect(status.state).toBe('issued');
     const result = (status as { result: IssuanceResult }).result;
@@ -182,7 +157,7 @@ describe('AWS ACM PCA connector', () => {
     const outcome = await conn.issue(request());
     const arn = [...pca.certificates.keys()][0];
     expect(isPendingOrder(outcome)).toBe(false);
-    const other = await newCsr();
+    const other = await newCsr('pca.example.com', { dns: ['pca.example.com'] });
     await expect(conn.getOrderStatus(arn, { spkiDer: other.spkiDer })).rejects.toThrow(/different public key/);
   });
 

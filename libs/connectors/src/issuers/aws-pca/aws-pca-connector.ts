@@ -13,6 +13,7 @@ import {
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { awsAcmPcaConfig, type AwsAcmPcaConfig } from '../issuer-configs';
 import type {
   IssuanceOutcome,
@@ -22,9 +23,16 @@ import type {
   OrderStatus,
   RevocationRequest,
 } from '../issuer-port';
-import { DEFAULT_CA_TIMEOUT_SECONDS } from '../remote-ca/ca-http';
-import { evenHex, issuanceResult, lifetimeSeconds, pemCertificates, requireCsr } from '../remote-ca/issued-certificate';
-import { readCaBundle } from '../remote-ca/trust';
+import { caTimeoutMs } from '../remote-ca/ca-http';
+import {
+  configuredDays,
+  evenHex,
+  issuanceResult,
+  lifetimeSeconds,
+  pemCertificates,
+  requireCsr,
+} from '../remote-ca/issued-certificate';
+import { readOptionalCaBundle } from '../remote-ca/trust';
 import { acmPcaClient, awsError, awsErrorName, WHAT } from './aws-pca-client';
 
 /** IssueCertificate requires a validity; with none configured and no profile maximum, 90 days. */
@@ -58,7 +66,7 @@ export class AwsPcaConnector implements IssuerConnector {
 
   constructor(ctx: Pick<IssuerConnectorContext, 'config'>) {
     this.cfg = awsAcmPcaConfig.schema.parse(ctx.config);
-    this.timeoutMs = (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000;
+    this.timeoutMs = caTimeoutMs(this.cfg.timeout_seconds);
   }
 
   /**
@@ -69,9 +77,7 @@ export class AwsPcaConnector implements IssuerConnector {
   async issue(req: IssuanceRequest): Promise<IssuanceOutcome> {
     const csr = requireCsr(req, WHAT);
     const signingAlgorithm = this.cfg.signing_algorithm ?? (await this.caSigningAlgorithm());
-    const seconds =
-      lifetimeSeconds(req, this.cfg.validity_days === undefined ? undefined : this.cfg.validity_days * 86_400) ??
-      DEFAULT_VALIDITY_SECONDS;
+    const seconds = lifetimeSeconds(req, configuredDays(this.cfg.validity_days)) ?? DEFAULT_VALIDITY_SECONDS;
     const out = await this.send('IssueCertificate', (c) =>
       c.send(
         new IssueCertificateCommand({
@@ -152,15 +158,13 @@ export class AwsPcaConnector implements IssuerConnector {
   }
 
   /** The connection test: the credentials can describe the CA, and it is ACTIVE. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       const ca = await this.describe();
       if (ca.Status !== 'ACTIVE')
         return { ok: false, message: `${WHAT}: the CA is ${ca.Status ?? 'in an unknown state'}` };
       return { ok: true, message: `${WHAT} reachable; CA ${this.cfg.certificate_authority_arn} is ACTIVE` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 
   /** The CA's own signing algorithm, when the issuer does not set one (it must match the CA key). */
@@ -199,11 +203,9 @@ export class AwsPcaConnector implements IssuerConnector {
   }
 
   private acm(): Promise<ACMPCAClient> {
-    this.client ??= (
-      this.cfg.ca_cert_path === undefined
-        ? Promise.resolve(undefined)
-        : readCaBundle(this.cfg.ca_cert_path, 'config.ca_cert_path')
-    ).then((ca) => acmPcaClient(this.cfg, this.timeoutMs, ca));
+    this.client ??= readOptionalCaBundle(this.cfg.ca_cert_path, 'config.ca_cert_path').then((ca) =>
+      acmPcaClient(this.cfg, this.timeoutMs, ca),
+    );
     return this.client;
   }
 }

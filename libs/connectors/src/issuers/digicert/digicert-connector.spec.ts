@@ -1,11 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
-import { isPendingOrder, type IssuanceRequest, type IssuanceResult, type OrderStatus } from '../issuer-port';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
+import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr, pollUntilDone, rejection, trustFileDir } from '../remote-ca/testing/connector-spec-kit';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { DigiCertConnector } from './digicert-connector';
 
@@ -149,35 +148,10 @@ function request(c: ParsedCsr = csr, extra: Partial<IssuanceRequest> = {}): Issu
   return { csr: c, commonName: 'shop.example.com', sans: { dns: ['shop.example.com', 'www.example.com'] }, ...extra };
 }
 
-async function pollUntilDone(conn: DigiCertConnector, orderId: string, max = 10): Promise<[OrderStatus, number]> {
-  for (let i = 1; i <= max; i++) {
-    const s = await conn.getOrderStatus(orderId, { spkiDer: csr.spkiDer });
-    if (s.state !== 'pending') return [s, i];
-  }
-  throw new Error(`order ${orderId} still pending after ${max} polls`);
-}
-
-async function newCsr(cn: string): Promise<ParsedCsr> {
-  const keys = await generateKeyPair('ECDSA-P256');
-  return parseCsr(await buildCsr({ keys, commonName: cn }));
-}
-
-/** The error `p` rejects with (a resolved promise fails the test). */
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeAll(async () => {
   [api, ca] = await Promise.all([FakeCaApi.start(), TestCa.create('DigiCert Test')]);
   api.handler = certcentral;
-  dir = mkdtempSync(join(tmpdir(), 'digicert-'));
-  caFile = join(dir, 'tls-ca.pem');
-  writeFileSync(caFile, api.tlsCaPem);
+  ({ dir, tlsCaFile: caFile } = trustFileDir('digicert-', api.tlsCaPem));
   [csr, other] = await Promise.all([newCsr('shop.example.com'), newCsr('other.example.com')]);
 });
 
@@ -215,7 +189,7 @@ describe('DigiCert CertCentral connector', () => {
     // The profile's 30-day max TTL wins over the issuer's 90 days.
     expect(body.validity_days).toBe(30);
 
-    const [status, polls] = await pollUntilDone(conn, outcome.orderId);
+    const [status, polls] = await pollUntilDone(conn, outcome.orderId, csr.spkiDer);
     expect(polls).toBe(3); // two pending answers, then issued
     expect(status.state).toBe('issued');
     const result = (status as { result: IssuanceResult }).result;
@@ -250,7 +224,7 @@ describe('DigiCert CertCentral connector', () => {
     const conn = connector();
     const outcome = await conn.issue(request());
     if (!isPendingOrder(outcome)) throw new Error('expected a pending order');
-    await pollUntilDone(conn, outcome.orderId);
+    await pollUntilDone(conn, outcome.orderId, csr.spkiDer);
     await expect(conn.getOrderStatus(outcome.orderId, { spkiDer: other.spkiDer })).rejects.toThrow(
       /different public key/,
     );

@@ -1,6 +1,7 @@
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { ApiClient } from '../async-ca/http-json';
 import { bundleResult } from '../async-ca/pem-bundle';
 import { digiCertConfig, type DigiCertConfig } from '../issuer-configs';
@@ -12,9 +13,8 @@ import type {
   OrderStatus,
   RevocationRequest,
 } from '../issuer-port';
-import type { CaHttpResponse } from '../remote-ca/ca-http';
-import { DEFAULT_CA_TIMEOUT_SECONDS } from '../remote-ca/ca-http';
-import { evenHex, lifetimeSeconds, requireCsr, sanLists } from '../remote-ca/issued-certificate';
+import { caTimeoutMs, numericPathSegment, type CaHttpResponse } from '../remote-ca/ca-http';
+import { configuredDays, evenHex, lifetimeSeconds, requireCsr, sanLists } from '../remote-ca/issued-certificate';
 
 const WHAT = 'DigiCert';
 export const DIGICERT_DEFAULT_BASE_URL = 'https://www.digicert.com';
@@ -77,7 +77,7 @@ export class DigiCertConnector implements IssuerConnector {
       baseUrl: this.cfg.base_url ?? DIGICERT_DEFAULT_BASE_URL,
       what: WHAT,
       headers: { 'X-DC-DEVKEY': this.cfg.api_key },
-      timeoutMs: (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000,
+      timeoutMs: caTimeoutMs(this.cfg.timeout_seconds),
       caCertPath: this.cfg.ca_cert_path,
       errorMessage: digiCertErrorMessage,
     });
@@ -90,10 +90,7 @@ export class DigiCertConnector implements IssuerConnector {
     if (sans.ip.length || sans.email.length || sans.uri.length) {
       throw invalid(`${WHAT} issues TLS certificates for DNS names only: remove the IP, email and URI SANs`);
     }
-    const seconds = lifetimeSeconds(
-      req,
-      this.cfg.validity_days === undefined ? undefined : this.cfg.validity_days * 86_400,
-    );
+    const seconds = lifetimeSeconds(req, configuredDays(this.cfg.validity_days));
     const body: Record<string, unknown> = {
       certificate: {
         common_name: req.commonName,
@@ -173,18 +170,15 @@ export class DigiCertConnector implements IssuerConnector {
   }
 
   /** The connection test: the API key is accepted and can see the configured organization. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       await this.api.call('GET', `/services/v2/organization/${this.cfg.organization_id}`);
       return { ok: true, message: `${WHAT} API reachable; organization ${this.cfg.organization_id} visible` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 }
 
 /** Ids go into a URL path: digits only (CertCentral ids are numbers). */
 function orderSegment(id: string): string {
-  if (!/^\d{1,20}$/.test(id)) throw invalid(`${WHAT} id ${JSON.stringify(id)} is not numeric`);
-  return id;
+  return numericPathSegment(id, WHAT);
 }

@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
-import { isPendingOrder, type IssuanceRequest, type IssuanceResult, type OrderStatus } from '../issuer-port';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
+import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr, pollUntilDone, rejection } from '../remote-ca/testing/connector-spec-kit';
 import { makeClientCerts, type ClientCertFiles } from '../remote-ca/testing/client-certs';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { EntrustConnector } from './entrust-connector';
@@ -166,19 +167,6 @@ function request(c: ParsedCsr = csr, extra: Partial<IssuanceRequest> = {}): Issu
   return { csr: c, commonName: 'app.example.com', sans: { dns: ['app.example.com', 'www.example.com'] }, ...extra };
 }
 
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function newCsr(cn: string): Promise<ParsedCsr> {
-  return parseCsr(await buildCsr({ keys: await generateKeyPair('ECDSA-P256'), commonName: cn }));
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'entrust-'));
   certs = makeClientCerts(dir);
@@ -237,14 +225,10 @@ describe('Entrust CA Gateway connector (mutual TLS)', () => {
     const conn = connector();
     const outcome = await conn.issue(request());
     expect(outcome).toEqual({ state: 'pending', orderId: 'trk-0' });
-    const states: OrderStatus[] = [];
-    for (let i = 0; i < 5; i++) {
-      const s = await conn.getOrderStatus('trk-0', { spkiDer: csr.spkiDer });
-      states.push(s);
-      if (s.state !== 'pending') break;
-    }
-    expect(states.map((s) => s.state)).toEqual(['pending', 'pending', 'issued']);
-    const result = (states[2] as { result: IssuanceResult }).result;
+    const [status, polls] = await pollUntilDone(conn, 'trk-0', csr.spkiDer);
+    expect(polls).toBe(3); // two pending answers, then issued
+    expect(status.state).toBe('issued');
+    const result = (status as { result: IssuanceResult }).result;
     expect(new X509Certificate(result.certPem).checkIssued(new X509Certificate(ca.issuing.certPem))).toBe(true);
     expect(result.chainPem).toBe(ca.issuing.certPem);
     const serial = enrollments.get('trk-0')?.serial;

@@ -2,7 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
-import { ApiClient } from '../async-ca/http-json';
+import { connectionCheck } from '../remote-ca/connection-check';
+import { ApiClient, mutualTlsOptions } from '../async-ca/http-json';
 import { entrustConfig, type EntrustConfig } from '../issuer-configs';
 import type {
   IssuanceOutcome,
@@ -12,8 +13,15 @@ import type {
   OrderStatus,
   RevocationRequest,
 } from '../issuer-port';
-import { DEFAULT_CA_TIMEOUT_SECONDS, type CaHttpResponse } from '../remote-ca/ca-http';
-import { evenHex, issuanceResult, lifetimeSeconds, requireCsr, sanLists } from '../remote-ca/issued-certificate';
+import type { CaHttpResponse } from '../remote-ca/ca-http';
+import {
+  configuredDays,
+  evenHex,
+  issuanceResult,
+  lifetimeSeconds,
+  requireCsr,
+  sanLists,
+} from '../remote-ca/issued-certificate';
 
 const WHAT = 'Entrust CA Gateway';
 
@@ -93,14 +101,7 @@ export class EntrustConnector implements IssuerConnector {
       baseUrl: this.cfg.base_url,
       what: WHAT,
       headers: {},
-      timeoutMs: (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000,
-      caCertPath: this.cfg.trust_ca_path,
-      caCertField: 'trust_ca_path',
-      clientCert: {
-        certPath: this.cfg.client_cert_path,
-        keyPath: this.cfg.client_key_path,
-        passphrase: this.cfg.client_key_passphrase,
-      },
+      ...mutualTlsOptions(this.cfg),
       errorMessage: entrustErrorMessage,
     });
   }
@@ -109,10 +110,7 @@ export class EntrustConnector implements IssuerConnector {
   async issue(req: IssuanceRequest): Promise<IssuanceOutcome> {
     const csr = requireCsr(req, WHAT);
     const sans = sanLists(req);
-    const seconds = lifetimeSeconds(
-      req,
-      this.cfg.validity_days === undefined ? undefined : this.cfg.validity_days * 86_400,
-    );
+    const seconds = lifetimeSeconds(req, configuredDays(this.cfg.validity_days));
     const body = {
       profileId: this.cfg.profile_id,
       // X509: the certificate comes back as base64 DER in enrollment.body.
@@ -178,14 +176,12 @@ export class EntrustConnector implements IssuerConnector {
   }
 
   /** The connection test: the client credential is accepted and the configured CA is visible. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       const ca = await this.caInfo();
       const pem = b64DerToPem(ca.certificate?.certificateData, 'CA certificate');
       return { ok: true, message: `${WHAT} reachable; CA ${this.cfg.ca_id} (${new X509Certificate(pem).subject})` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 
   /** `$fields` asks for the CA certificate and chain, which the gateway otherwise leaves out. */

@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
-import type { IssuanceRequest, IssuanceResult, OrderStatus } from '../issuer-port';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
+import type { IssuanceRequest, IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr, pollUntilDone, rejection } from '../remote-ca/testing/connector-spec-kit';
 import { makeClientCerts, type ClientCertFiles } from '../remote-ca/testing/client-certs';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { GlobalSignConnector } from './globalsign-connector';
@@ -117,29 +118,6 @@ function request(c: ParsedCsr = csr, extra: Partial<IssuanceRequest> = {}): Issu
   return { csr: c, commonName: 'api.example.com', sans: { dns: ['api.example.com', 'www.example.com'] }, ...extra };
 }
 
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function pollUntilDone(conn: GlobalSignConnector, id: string, spkiDer = csr.spkiDer): Promise<OrderStatus[]> {
-  const seen: OrderStatus[] = [];
-  for (let i = 0; i < 10; i++) {
-    const s = await conn.getOrderStatus(id, { spkiDer });
-    seen.push(s);
-    if (s.state !== 'pending') return seen;
-  }
-  throw new Error(`certificate ${id} still pending after 10 polls`);
-}
-
-async function newCsr(cn: string): Promise<ParsedCsr> {
-  return parseCsr(await buildCsr({ keys: await generateKeyPair('ECDSA-P256'), commonName: cn }));
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'globalsign-'));
   certs = makeClientCerts(dir);
@@ -186,9 +164,10 @@ describe('GlobalSign Atlas HVCA connector (mutual TLS + API key login)', () => {
       public_key: derToPem(csr.der, 'CERTIFICATE REQUEST'),
     });
 
-    const states = await pollUntilDone(conn, serial);
-    expect(states.map((s) => s.state)).toEqual(['pending', 'pending', 'issued']);
-    const result = (states[2] as { result: IssuanceResult }).result;
+    const [status, polls] = await pollUntilDone(conn, serial, csr.spkiDer);
+    expect(polls).toBe(3); // two pending answers (404), then issued
+    expect(status.state).toBe('issued');
+    const result = (status as { result: IssuanceResult }).result;
     expect(new X509Certificate(result.certPem).subject).toContain('CN=api.example.com');
     expect(result.serialHex).toBe(serial.toLowerCase());
     expect(result.chainPem).toBe(ca.issuing.certPem);

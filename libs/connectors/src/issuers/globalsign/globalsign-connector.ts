@@ -1,6 +1,8 @@
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
+import { mutualTlsOptions } from '../async-ca/http-json';
 import { globalSignConfig, type GlobalSignConfig } from '../issuer-configs';
 import type {
   IssuanceOutcome,
@@ -10,8 +12,9 @@ import type {
   OrderStatus,
   RevocationRequest,
 } from '../issuer-port';
-import { DEFAULT_CA_TIMEOUT_SECONDS, type CaHttpResponse } from '../remote-ca/ca-http';
+import type { CaHttpResponse } from '../remote-ca/ca-http';
 import {
+  configuredDays,
   evenHex,
   issuanceResult,
   lifetimeSeconds,
@@ -53,14 +56,7 @@ export class GlobalSignConnector implements IssuerConnector {
       {
         baseUrl,
         what: WHAT,
-        timeoutMs: (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000,
-        caCertPath: this.cfg.trust_ca_path,
-        caCertField: 'trust_ca_path',
-        clientCert: {
-          certPath: this.cfg.client_cert_path,
-          keyPath: this.cfg.client_key_path,
-          passphrase: this.cfg.client_key_passphrase,
-        },
+        ...mutualTlsOptions(this.cfg),
         errorMessage: globalSignErrorMessage,
       },
       this.cfg.api_key,
@@ -77,10 +73,7 @@ export class GlobalSignConnector implements IssuerConnector {
     const csr = requireCsr(req, WHAT);
     const sans = sanLists(req);
     const notBefore = Math.floor((req.now ?? new Date()).getTime() / 1000);
-    const seconds = lifetimeSeconds(
-      req,
-      this.cfg.validity_days === undefined ? undefined : this.cfg.validity_days * 86_400,
-    );
+    const seconds = lifetimeSeconds(req, configuredDays(this.cfg.validity_days));
     const san: Record<string, string[]> = {};
     if (sans.dns.length) san.dns_names = sans.dns;
     if (sans.ip.length) san.ip_addresses = sans.ip;
@@ -136,14 +129,12 @@ export class GlobalSignConnector implements IssuerConnector {
   }
 
   /** The connection test: mutual TLS and the API key/secret log in, and the trust chain is readable. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       await this.session.authenticate(true);
       const chain = await this.trustChain();
       return { ok: true, message: `${WHAT} reachable; logged in, trust chain of ${chain.length} certificate(s)` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 
   /** GET /v2/trustchain: a JSON array of PEM certificates, issuing CA first. */

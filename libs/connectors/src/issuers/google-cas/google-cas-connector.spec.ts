@@ -1,14 +1,13 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr, rejection, trustFileDir } from '../remote-ca/testing/connector-spec-kit';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { CLOUD_PLATFORM_SCOPE, forgetGoogleTokens } from './google-auth';
 import { GoogleCasConnector } from './google-cas-connector';
@@ -189,25 +188,9 @@ function request(extra: Partial<IssuanceRequest> = {}): IssuanceRequest {
   return { csr, commonName: 'shop.example.com', sans: { dns: ['shop.example.com'] }, ...extra };
 }
 
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function newCsr(): Promise<ParsedCsr> {
-  const keys = await generateKeyPair('ECDSA-P256');
-  return parseCsr(await buildCsr({ keys, commonName: 'shop.example.com' }));
-}
-
 beforeAll(async () => {
   [api, ca] = await Promise.all([FakeCaApi.start(), TestCa.create('CAS Test')]);
-  dir = mkdtempSync(join(tmpdir(), 'gcas-'));
-  caFile = join(dir, 'tls-ca.pem');
-  writeFileSync(caFile, api.tlsCaPem);
+  ({ dir, tlsCaFile: caFile } = trustFileDir('gcas-', api.tlsCaPem));
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   saPublic = sa.publicKey;
   saPrivatePem = sa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -229,7 +212,7 @@ beforeEach(async () => {
   revocations = [];
   api.received.length = 0;
   api.handler = google;
-  csr = await newCsr();
+  csr = await newCsr('shop.example.com');
 });
 
 describe('Google CAS connector', () => {
@@ -255,7 +238,7 @@ describe('Google CAS connector', () => {
     expect(result.chainPem).toBe(ca.issuing.certPem); // the root is dropped
 
     // A second issuance by another connector instance reuses the cached token.
-    await connector().issue(request({ csr: await newCsr() }));
+    await connector().issue(request({ csr: await newCsr('shop.example.com') }));
     expect(tokenRequests).toBe(1);
   });
 

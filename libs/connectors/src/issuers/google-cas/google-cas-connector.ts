@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { ApiClient } from '../async-ca/http-json';
 import { googleCasConfig, type GoogleCasConfig } from '../issuer-configs';
 import type {
@@ -13,16 +14,17 @@ import type {
   OrderStatus,
   RevocationRequest,
 } from '../issuer-port';
-import { DEFAULT_CA_TIMEOUT_SECONDS, type CaHttpResponse } from '../remote-ca/ca-http';
+import { caTimeoutMs, type CaHttpResponse } from '../remote-ca/ca-http';
 import {
-  durationSeconds,
+  chainField,
+  configuredDuration,
   evenHex,
   issuanceResult,
   lifetimeSeconds,
   pemCertificates,
   requireCsr,
 } from '../remote-ca/issued-certificate';
-import { readCaBundle } from '../remote-ca/trust';
+import { readOptionalCaBundle } from '../remote-ca/trust';
 import { GoogleTokenSource } from './google-auth';
 
 const WHAT = 'Google CAS';
@@ -76,7 +78,7 @@ export class GoogleCasConnector implements IssuerConnector {
 
   constructor(ctx: Pick<IssuerConnectorContext, 'config'>) {
     this.cfg = googleCasConfig.schema.parse(ctx.config);
-    const timeoutMs = (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000;
+    const timeoutMs = caTimeoutMs(this.cfg.timeout_seconds);
     this.tokens = new GoogleTokenSource({
       credentialsJson: this.cfg.credentials_json,
       ca: () => this.caBundle(),
@@ -106,8 +108,7 @@ export class GoogleCasConnector implements IssuerConnector {
    */
   async issue(req: IssuanceRequest): Promise<IssuanceOutcome> {
     const csr = requireCsr(req, WHAT);
-    const configured = this.cfg.lifetime === undefined ? undefined : durationSeconds(this.cfg.lifetime);
-    const seconds = lifetimeSeconds(req, configured) ?? DEFAULT_LIFETIME_SECONDS;
+    const seconds = lifetimeSeconds(req, configuredDuration(this.cfg.lifetime)) ?? DEFAULT_LIFETIME_SECONDS;
     const day = (req.now ?? new Date()).toISOString().slice(0, 10);
     const derived = `certctl-${createHash('sha256').update(csr.der).update(day).digest('hex').slice(0, 40)}`;
     const body: Record<string, unknown> = {
@@ -185,17 +186,15 @@ export class GoogleCasConnector implements IssuerConnector {
   }
 
   /** The connection test: a token is granted and the CA pool is visible to it. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       const res = await this.call('GET', `/v1/${this.pool}`);
       const tier = (res.json as { tier?: unknown } | undefined)?.tier;
       return {
         ok: true,
         message: `${WHAT} reachable; CA pool ${this.cfg.ca_pool}${typeof tier === 'string' ? ` (${tier})` : ''} visible`,
       };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 
   private templateName(): string {
@@ -209,10 +208,7 @@ export class GoogleCasConnector implements IssuerConnector {
     if (typeof cert?.pemCertificate !== 'string') {
       throw new DomainError(ErrorCode.Unavailable, `${WHAT}: the Certificate answer has no pemCertificate`);
     }
-    const chain = Array.isArray(cert.pemCertificateChain)
-      ? cert.pemCertificateChain.filter((p): p is string => typeof p === 'string')
-      : [];
-    return issuanceResult(cert.pemCertificate, chain, spkiDer, WHAT);
+    return issuanceResult(cert.pemCertificate, chainField(cert.pemCertificateChain), spkiDer, WHAT);
   }
 
   /**
@@ -235,10 +231,7 @@ export class GoogleCasConnector implements IssuerConnector {
   }
 
   private caBundle(): Promise<string | undefined> {
-    this.trust ??=
-      this.cfg.ca_cert_path === undefined
-        ? Promise.resolve(undefined)
-        : readCaBundle(this.cfg.ca_cert_path, 'config.ca_cert_path');
+    this.trust ??= readOptionalCaBundle(this.cfg.ca_cert_path, 'config.ca_cert_path');
     return this.trust;
   }
 }

@@ -1,11 +1,16 @@
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { DomainError, ErrorCode } from '@certctl/domain';
+import { DomainError, ErrorCode, invalid } from '@certctl/domain';
 
 /** Answers bigger than this are not what a CA API sends (a chain is a few KiB). */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export const DEFAULT_CA_TIMEOUT_SECONDS = 30;
+
+/** A connector's `timeout_seconds` setting (default 30 s) as the deadline caHttp takes. */
+export function caTimeoutMs(timeoutSeconds: number | undefined): number {
+  return (timeoutSeconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000;
+}
 
 export interface CaHttpRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -136,4 +141,10 @@ export function caStatusError(status: number, message: string): DomainError {
 export function excerpt(text: string, max = 300): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max)}…` : one;
+}
+
+/** An id that goes into a URL path: digits only (CertCentral and SCM ids are numbers). */
+export function numericPathSegment(id: string, what: string): string {
+  if (!/^\d{1,20}$/.test(id)) throw invalid(`${what} id ${JSON.stringify(id)} is not numeric`);
+  return id;
 }

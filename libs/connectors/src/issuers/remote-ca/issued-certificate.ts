@@ -11,6 +11,16 @@ export function pemCertificates(text: string): string[] {
   return (text.match(PEM_CERT) ?? []).map((b) => `${b.trim()}\n`);
 }
 
+/**
+ * The CA certificates of a JSON answer that has a list field (Vault `ca_chain`, step-ca
+ * `certChain`, CAS `pemCertificateChain`) and, in older versions, only a single one
+ * (`issuing_ca`, `ca`): the strings of the list, else the single string, else none.
+ */
+export function chainField(list: unknown, single?: unknown): string[] {
+  if (Array.isArray(list)) return list.filter((c): c is string => typeof c === 'string');
+  return typeof single === 'string' ? [single] : [];
+}
+
 function parse(pem: string, what: string, role: string): X509Certificate {
   try {
     return new X509Certificate(pem);
@@ -78,6 +88,16 @@ export function durationSeconds(d: string): number {
   let total = 0;
   for (const [, n, unit] of d.matchAll(/(\d+)([smhd])/g)) total += Number(n) * UNIT_SECONDS[unit];
   return total;
+}
+
+/** An optional configured duration (`ttl`, `validity`, `lifetime`) in seconds, for lifetimeSeconds. */
+export function configuredDuration(d: string | undefined): number | undefined {
+  return d === undefined ? undefined : durationSeconds(d);
+}
+
+/** An optional configured `validity_days` in seconds, for lifetimeSeconds. */
+export function configuredDays(days: number | undefined): number | undefined {
+  return days === undefined ? undefined : days * 86_400;
 }
 
 /**

@@ -1,11 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
-import { isPendingOrder, type IssuanceRequest, type IssuanceResult, type OrderStatus } from '../issuer-port';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
+import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr, pollUntilDone, rejection, trustFileDir } from '../remote-ca/testing/connector-spec-kit';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { SectigoConnector } from './sectigo-connector';
 
@@ -132,31 +131,10 @@ async function enroll(conn = connector()): Promise<string> {
   return outcome.orderId;
 }
 
-async function pollUntilDone(conn: SectigoConnector, id: string): Promise<[OrderStatus, number]> {
-  for (let i = 1; i <= 10; i++) {
-    const s = await conn.getOrderStatus(id, { spkiDer: csr.spkiDer });
-    if (s.state !== 'pending') return [s, i];
-  }
-  throw new Error(`enrollment ${id} still pending after 10 polls`);
-}
-
-/** The error `p` rejects with (a resolved promise fails the test). */
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as DomainError;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeAll(async () => {
   [api, ca] = await Promise.all([FakeCaApi.start(), TestCa.create('Sectigo Test')]);
-  dir = mkdtempSync(join(tmpdir(), 'sectigo-'));
-  caFile = join(dir, 'tls-ca.pem');
-  writeFileSync(caFile, api.tlsCaPem);
-  const keys = await generateKeyPair('ECDSA-P256');
-  csr = await parseCsr(await buildCsr({ keys, commonName: 'mail.example.com' }));
+  ({ dir, tlsCaFile: caFile } = trustFileDir('sectigo-', api.tlsCaPem));
+  csr = await newCsr('mail.example.com');
 });
 
 afterAll(async () => {
@@ -191,7 +169,7 @@ describe('Sectigo Certificate Manager connector', () => {
       externalRequester: 'pki@example.com',
     });
 
-    const [status, polls] = await pollUntilDone(conn, id);
+    const [status, polls] = await pollUntilDone(conn, id, csr.spkiDer);
     expect(polls).toBe(3);
     const result = (status as { result: IssuanceResult }).result;
     expect(new X509Certificate(result.certPem).subject).toContain('CN=mail.example.com');

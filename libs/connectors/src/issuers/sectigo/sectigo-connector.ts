@@ -1,6 +1,7 @@
 import { DomainError, ErrorCode, invalid, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { ApiClient } from '../async-ca/http-json';
 import { bundleResult } from '../async-ca/pem-bundle';
 import { sectigoConfig, type SectigoConfig } from '../issuer-configs';
@@ -12,7 +13,7 @@ import type {
   OrderStatus,
   RevocationRequest,
 } from '../issuer-port';
-import { DEFAULT_CA_TIMEOUT_SECONDS, type CaHttpResponse } from '../remote-ca/ca-http';
+import { caTimeoutMs, numericPathSegment, type CaHttpResponse } from '../remote-ca/ca-http';
 import { evenHex, requireCsr, sanLists } from '../remote-ca/issued-certificate';
 
 const WHAT = 'Sectigo';
@@ -45,7 +46,7 @@ export class SectigoConnector implements IssuerConnector {
       baseUrl: this.cfg.base_url,
       what: WHAT,
       headers: { login: this.cfg.login, password: this.cfg.password, customerUri: this.cfg.customer_uri },
-      timeoutMs: (this.cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000,
+      timeoutMs: caTimeoutMs(this.cfg.timeout_seconds),
       caCertPath: this.cfg.ca_cert_path,
       errorMessage: sectigoErrorMessage,
     });
@@ -89,7 +90,7 @@ export class SectigoConnector implements IssuerConnector {
    * the certificate's status, so a rejected enrollment fails instead of waiting forever.
    */
   async getOrderStatus(orderId: string, expected?: { spkiDer: Uint8Array }): Promise<OrderStatus> {
-    const id = idSegment(orderId);
+    const id = numericPathSegment(orderId, WHAT);
     const collected = await this.api.raw('GET', `/api/ssl/v1/collect/${id}/x509`, undefined, '*/*');
     if (collected.status >= 200 && collected.status < 300 && collected.text.includes('-----BEGIN CERTIFICATE-----')) {
       if (!expected) throw invalid(`${WHAT}: collecting ${orderId} needs the public key it was enrolled for`);
@@ -119,8 +120,8 @@ export class SectigoConnector implements IssuerConnector {
   }
 
   /** The connection test: the credentials are accepted and the configured certificate type exists. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       const res = await this.api.call('GET', `/api/ssl/v1/types?organizationId=${this.cfg.org_id}`);
       const types = Array.isArray(res.json) ? (res.json as { id?: unknown; name?: unknown }[]) : [];
       const type = types.find((t) => t.id === this.cfg.cert_type);
@@ -130,14 +131,6 @@ export class SectigoConnector implements IssuerConnector {
           message: `${WHAT}: certificate type ${this.cfg.cert_type} is not available to organization ${this.cfg.org_id}`,
         };
       return { ok: true, message: `${WHAT} API reachable; certificate type ${String(type.name ?? type.id)}` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
-}
-
-/** Ids go into a URL path: digits only (SCM ids are numbers). */
-function idSegment(id: string): string {
-  if (!/^\d{1,20}$/.test(id)) throw invalid(`${WHAT} id ${JSON.stringify(id)} is not numeric`);
-  return id;
 }

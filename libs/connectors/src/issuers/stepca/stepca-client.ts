@@ -2,7 +2,7 @@ import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { SignJWT } from 'jose';
 import { DomainError, ErrorCode, invalid } from '@certctl/domain';
-import { caHttp, caStatusError, DEFAULT_CA_TIMEOUT_SECONDS, excerpt, type CaHttpResponse } from '../remote-ca/ca-http';
+import { caHttp, caStatusError, caTimeoutMs, excerpt, type CaHttpResponse } from '../remote-ca/ca-http';
 import { pemCertificates } from '../remote-ca/issued-certificate';
 import { readCaBundle } from '../remote-ca/trust';
 import type { StepCaConfig } from '../issuer-configs';
@@ -41,7 +41,7 @@ export class StepCaClient {
 
   constructor(private readonly cfg: StepCaConfig) {
     this.base = cfg.ca_url.replace(/\/+$/, '');
-    this.timeoutMs = (cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000;
+    this.timeoutMs = caTimeoutMs(cfg.timeout_seconds);
   }
 
   /** The trusted root (PEM): the pinned one, or the first of the configured bundle. */

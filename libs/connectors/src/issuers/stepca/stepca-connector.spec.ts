@@ -18,6 +18,7 @@ import { DomainError, ErrorCode } from '@certctl/domain';
 import { buildCsr, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
 import type { IssuanceRequest } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr } from '../remote-ca/testing/connector-spec-kit';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { StepCaConnector } from './stepca-connector';
 
@@ -164,7 +165,7 @@ beforeAll(async () => {
     JSON.stringify(await new FlattenedEncrypt(plaintext).setProtectedHeader(header).encrypt(secret)),
   );
   writeFileSync(join(dir, 'root.pem'), ca.root.certPem);
-  csr = await parseCsr(await buildCsr({ keys: await generateKeyPair('ECDSA-P256'), commonName: 'svc.example.com' }));
+  csr = await newCsr('svc.example.com');
 });
 
 beforeEach(() => {

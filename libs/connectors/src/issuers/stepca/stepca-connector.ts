@@ -1,6 +1,7 @@
 import { DomainError, ErrorCode, IssuerType, invalid } from '@certctl/domain';
 import { CRL_REASON_CODES, derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { stepCaConfig, type StepCaConfig } from '../issuer-configs';
 import type {
   IssuanceRequest,
@@ -11,7 +12,8 @@ import type {
   RevocationRequest,
 } from '../issuer-port';
 import {
-  durationSeconds,
+  chainField,
+  configuredDuration,
   evenHex,
   issuanceResult,
   lifetimeSeconds,
@@ -45,7 +47,7 @@ export class StepCaConnector implements IssuerConnector {
     const csr = requireCsr(req, WHAT);
     const s = sanLists(req);
     const sans = [...new Set([...s.dns, ...s.ip, ...s.email, ...s.uri])];
-    const ttl = lifetimeSeconds(req, this.cfg.validity === undefined ? undefined : durationSeconds(this.cfg.validity));
+    const ttl = lifetimeSeconds(req, configuredDuration(this.cfg.validity));
     const body: Record<string, unknown> = {
       csr: derToPem(csr.der, 'CERTIFICATE REQUEST'),
       ott: await this.client.oneTimeToken('/1.0/sign', req.commonName, sans),
@@ -56,12 +58,7 @@ export class StepCaConnector implements IssuerConnector {
     if (typeof answer?.crt !== 'string') {
       throw new DomainError(ErrorCode.Unavailable, `${WHAT} /1.0/sign answered without crt`);
     }
-    const chain = Array.isArray(answer.certChain)
-      ? answer.certChain.filter((c): c is string => typeof c === 'string')
-      : typeof answer.ca === 'string'
-        ? [answer.ca]
-        : [];
-    return issuanceResult(answer.crt, chain, csr.spkiDer, WHAT);
+    return issuanceResult(answer.crt, chainField(answer.certChain, answer.ca), csr.spkiDer, WHAT);
   }
 
   renew(req: IssuanceRequest): Promise<IssuanceResult> {
@@ -93,8 +90,8 @@ export class StepCaConnector implements IssuerConnector {
   }
 
   /** The connection test: pinned root, /health, and a provisioner key that decrypts. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       await this.client.trustedRoot();
       const health = await this.client.call('GET', '/health');
       const status = (health.json as { status?: unknown } | undefined)?.status;
@@ -104,8 +101,6 @@ export class StepCaConnector implements IssuerConnector {
         ok: true,
         message: `${WHAT} reachable, root verified; provisioner ${this.cfg.provisioner_name} key ${key.kid} (${key.alg}) loaded`,
       };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 }

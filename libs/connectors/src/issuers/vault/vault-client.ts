@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { caHttp, caStatusError, DEFAULT_CA_TIMEOUT_SECONDS, excerpt, type CaHttpResponse } from '../remote-ca/ca-http';
-import { readCaBundle } from '../remote-ca/trust';
+import { caHttp, caStatusError, caTimeoutMs, excerpt, type CaHttpResponse } from '../remote-ca/ca-http';
+import { readOptionalCaBundle } from '../remote-ca/trust';
 import type { VaultPkiConfig } from '../issuer-configs';
 
 const WHAT = 'Vault PKI';
@@ -41,7 +41,7 @@ export class VaultClient {
   private readonly base: string;
 
   constructor(private readonly cfg: VaultPkiConfig) {
-    this.timeoutMs = (cfg.timeout_seconds ?? DEFAULT_CA_TIMEOUT_SECONDS) * 1000;
+    this.timeoutMs = caTimeoutMs(cfg.timeout_seconds);
     this.base = cfg.address.replace(/\/+$/, '');
   }
 
@@ -138,8 +138,7 @@ export class VaultClient {
   }
 
   private trust(): Promise<string | undefined> {
-    const path = this.cfg.ca_cert_path;
-    this.caBundle ??= path === undefined ? Promise.resolve(undefined) : readCaBundle(path, 'config.ca_cert_path');
+    this.caBundle ??= readOptionalCaBundle(this.cfg.ca_cert_path, 'config.ca_cert_path');
     return this.caBundle;
   }
 }

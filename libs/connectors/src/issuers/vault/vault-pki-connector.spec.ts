@@ -1,13 +1,13 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError, ErrorCode } from '@certctl/domain';
-import { buildCsr, derToPem, generateKeyPair, parseCsr, type ParsedCsr } from '@certctl/pki';
+import { derToPem, type ParsedCsr } from '@certctl/pki';
 import { checkConfig } from '../../config/spec';
 import { vaultPkiConfig } from '../issuer-configs';
 import type { IssuanceRequest } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
+import { newCsr, trustFileDir } from '../remote-ca/testing/connector-spec-kit';
 import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
 import { VaultPkiConnector } from './vault-pki-connector';
 
@@ -125,18 +125,11 @@ function request(o: Partial<IssuanceRequest> = {}): IssuanceRequest {
   };
 }
 
-async function makeCsr(cn: string): Promise<ParsedCsr> {
-  const keys = await generateKeyPair('ECDSA-P256');
-  return parseCsr(await buildCsr({ keys, commonName: cn }));
-}
-
 beforeAll(async () => {
   [api, ca] = await Promise.all([FakeCaApi.start(), TestCa.create('Vault Test')]);
   api.handler = vault;
-  dir = mkdtempSync(join(tmpdir(), 'certctl-vault-'));
-  caFile = join(dir, 'vault-tls-ca.pem');
-  writeFileSync(caFile, api.tlsCaPem);
-  [csr, otherCsr] = await Promise.all([makeCsr('ignored.example.com'), makeCsr('other.example.com')]);
+  ({ dir, tlsCaFile: caFile } = trustFileDir('certctl-vault-', api.tlsCaPem));
+  [csr, otherCsr] = await Promise.all([newCsr('ignored.example.com'), newCsr('other.example.com')]);
 });
 
 beforeEach(() => {

@@ -1,6 +1,7 @@
 import { DomainError, ErrorCode, IssuerType } from '@certctl/domain';
 import { derToPem } from '@certctl/pki';
 import type { ConnectorCheck } from '../../connector';
+import { connectionCheck } from '../remote-ca/connection-check';
 import { vaultPkiConfig, type VaultPkiConfig } from '../issuer-configs';
 import type {
   IssuanceRequest,
@@ -11,7 +12,8 @@ import type {
   RevocationRequest,
 } from '../issuer-port';
 import {
-  durationSeconds,
+  chainField,
+  configuredDuration,
   evenHex,
   issuanceResult,
   lifetimeSeconds,
@@ -51,7 +53,7 @@ export class VaultPkiConnector implements IssuerConnector {
   async issue(req: IssuanceRequest): Promise<IssuanceResult> {
     const csr = requireCsr(req, WHAT);
     const sans = sanLists(req);
-    const ttl = lifetimeSeconds(req, this.cfg.ttl === undefined ? undefined : durationSeconds(this.cfg.ttl));
+    const ttl = lifetimeSeconds(req, configuredDuration(this.cfg.ttl));
     const body: Record<string, unknown> = {
       csr: derToPem(csr.der, 'CERTIFICATE REQUEST'),
       common_name: req.commonName,
@@ -67,12 +69,7 @@ export class VaultPkiConnector implements IssuerConnector {
     if (typeof data?.certificate !== 'string') {
       throw new DomainError(ErrorCode.Unavailable, `${WHAT} sign answered without data.certificate`);
     }
-    const chain = Array.isArray(data.ca_chain)
-      ? data.ca_chain.filter((c): c is string => typeof c === 'string')
-      : typeof data.issuing_ca === 'string'
-        ? [data.issuing_ca]
-        : [];
-    return issuanceResult(data.certificate, chain, csr.spkiDer, WHAT);
+    return issuanceResult(data.certificate, chainField(data.ca_chain, data.issuing_ca), csr.spkiDer, WHAT);
   }
 
   renew(req: IssuanceRequest): Promise<IssuanceResult> {
@@ -101,13 +98,11 @@ export class VaultPkiConnector implements IssuerConnector {
   }
 
   /** The connection test: the mount answers with its CA, and the credentials are accepted. */
-  async check(): Promise<ConnectorCheck> {
-    try {
+  check(): Promise<ConnectorCheck> {
+    return connectionCheck(async () => {
       await this.getCaCertPem();
       const auth = await this.client.checkAuth();
       return { ok: true, message: `Vault PKI mount ${this.cfg.mount} reachable; ${auth}` };
-    } catch (e) {
-      return { ok: false, message: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 }
