@@ -157,12 +157,12 @@ if (process.env[SERVER_FLAG] === '1') {
         t.path('hook.js'),
         {
           ...store.serverEnv,
-          CERTCTL_ACME_ENABLED: 'true',
-          CERTCTL_ACME_ISSUER_ID: issuerId,
-          CERTCTL_ACME_AUTH_MODE: 'trust_authenticated',
+          CERTCTL_ACME_SERVER_ENABLED: 'true',
+          CERTCTL_ACME_SERVER_ISSUER_ID: issuerId,
+          CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE: 'trust_authenticated',
           // Limits off: the figure is the issuance path, not the rate limiter.
-          CERTCTL_ACME_RATE_ORDERS_PER_HOUR: '0',
-          CERTCTL_ACME_RATE_PENDING_ORDERS: '0',
+          CERTCTL_ACME_SERVER_RATE_LIMIT_ORDERS_PER_HOUR: '0',
+          CERTCTL_ACME_SERVER_RATE_LIMIT_CONCURRENT_ORDERS: '0',
           BENCH_TLS: JSON.stringify({ key: tls.keyPem, cert: tls.certPem + tls.caCertPem }),
           [SERVER_FLAG]: '1',
         },

@@ -8,9 +8,9 @@ import { freePort, runCommand, tail } from './support/util';
 /**
  * ACME in `challenge` mode against the built server: lego (--http, its own standalone
  * listener) and certbot (--standalone) answer real http-01 challenges on a loopback port,
- * which the server's validator reaches through CERTCTL_ACME_HTTP01_PORT with the names
- * mapped to 127.0.0.1 by CERTCTL_ACME_RESOLVE; lego --tls answers tls-alpn-01 (RFC 8737)
- * on the port of CERTCTL_ACME_TLSALPN01_PORT. No traffic leaves loopback.
+ * which the server's validator reaches through CERTCTL_ACME_SERVER_HTTP01_PORT with the names
+ * mapped to 127.0.0.1 by CERTCTL_ACME_SERVER_RESOLVE; lego --tls answers tls-alpn-01 (RFC 8737)
+ * on the port of CERTCTL_ACME_SERVER_TLSALPN01_PORT. No traffic leaves loopback.
  */
 const tag = randomBytes(3).toString('hex');
 const issuerId = `iss-e2e-acmech-${tag}`;
@@ -26,13 +26,13 @@ beforeAll(async () => {
   http01Port = await freePort();
   tlsAlpn01Port = await freePort();
   const started = await startIssuingServer('acme-challenge', {
-    CERTCTL_ACME_ENABLED: 'true',
-    CERTCTL_ACME_ISSUER_ID: issuerId,
-    CERTCTL_ACME_PROFILE_ID: profileId,
-    CERTCTL_ACME_AUTH_MODE: 'challenge',
-    CERTCTL_ACME_HTTP01_PORT: String(http01Port),
-    CERTCTL_ACME_TLSALPN01_PORT: String(tlsAlpn01Port),
-    CERTCTL_ACME_RESOLVE: names.map((n) => `${n}=127.0.0.1`).join(','),
+    CERTCTL_ACME_SERVER_ENABLED: 'true',
+    CERTCTL_ACME_SERVER_ISSUER_ID: issuerId,
+    CERTCTL_ACME_SERVER_DEFAULT_PROFILE_ID: profileId,
+    CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE: 'challenge',
+    CERTCTL_ACME_SERVER_HTTP01_PORT: String(http01Port),
+    CERTCTL_ACME_SERVER_TLSALPN01_PORT: String(tlsAlpn01Port),
+    CERTCTL_ACME_SERVER_RESOLVE: names.map((n) => `${n}=127.0.0.1`).join(','),
   });
   srv = started.srv;
   const admin = started.admin;

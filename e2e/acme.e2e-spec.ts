@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { acmeJson, acmeKey, AcmeTestClient, type AcmeSend } from './support/acme-jws';
 import { apiCall, createIssuerAndProfile, type HttpsClient } from './support/https';
 import { openssl } from './support/openssl';
-import { cleanupAll, startIssuingServer, tempDir, type ServerProcess } from './support/server-process';
+import {
+  cleanupAll,
+  runServerExpectingExit,
+  startIssuingServer,
+  tempDir,
+  type ServerProcess,
+} from './support/server-process';
 import { pollUntil, runCommand, tail, type CommandResult } from './support/util';
 
 /**
@@ -34,9 +40,9 @@ let rootFile: string;
 /** A server with ACME on, a Local CA issuer and an RSA/ECDSA profile for *.acme.test. */
 async function startAcme(label: string, env: Record<string, string> = {}): Promise<AcmeServer> {
   const { srv: s, api } = await startIssuingServer(label, {
-    CERTCTL_ACME_ENABLED: 'true',
-    CERTCTL_ACME_ISSUER_ID: issuerId,
-    CERTCTL_ACME_PROFILE_ID: profileId,
+    CERTCTL_ACME_SERVER_ENABLED: 'true',
+    CERTCTL_ACME_SERVER_ISSUER_ID: issuerId,
+    CERTCTL_ACME_SERVER_DEFAULT_PROFILE_ID: profileId,
     ...env,
   });
   const admin = s.adminKey as string;
@@ -390,7 +396,7 @@ describe('with External Account Binding required', () => {
   let eab: AcmeServer;
 
   beforeAll(async () => {
-    eab = await startAcme('acme-eab', { CERTCTL_ACME_EAB_REQUIRED: 'true' });
+    eab = await startAcme('acme-eab', { CERTCTL_ACME_SERVER_EAB_REQUIRED: 'true' });
   }, 60_000);
 
   async function eabKey(): Promise<{ kid: string; hmac: string }> {
@@ -449,4 +455,12 @@ describe('with External Account Binding required', () => {
     expect(reuse.code).not.toBe(0);
     expect(reuse.stdout + reuse.stderr).toMatch(/already used/);
   });
+});
+
+it('refuses to boot with a pre-rename server variable (CERTCTL_ACME_ENABLED), naming its replacement', async () => {
+  const r = await runServerExpectingExit({ CERTCTL_ACME_ENABLED: 'true', CERTCTL_ACME_AUTH_MODE: 'challenge' });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('CERTCTL_ACME_ENABLED is no longer read');
+  expect(r.stderr).toContain('CERTCTL_ACME_SERVER_ENABLED');
+  expect(r.stderr).toContain('CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE');
 });

@@ -340,7 +340,9 @@ test('server down for a while: the agent backs off with growing delays, then res
   expect(Math.max(...delays)).toBeLessThanOrEqual(3_000);
   expect(agent.isRunning()).toBe(true);
 
-  srv = await startServer({ dbName, dataDir, redisPrefix, port });
+  // Same sealing key: the database holds the Local CA's sealed key.
+  const key = srv.env.CERTCTL_CONFIG_ENCRYPTION_KEY;
+  srv = await startServer({ dbName, dataDir, redisPrefix, port, env: { CERTCTL_CONFIG_ENCRYPTION_KEY: key } });
   expect(srv.caFile).toBe(caFile);
   api = new HttpsClient(srv.port, srv.caFile!);
   const restarted = Date.now();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { HttpsClient } from './support/https';
 import { cleanupAll, randomName, startServer } from './support/server-process';
 
@@ -10,7 +11,9 @@ afterAll(cleanupAll, 60_000);
 
 test('two replicas on the same fresh database both come up; exactly one prints the admin key', async () => {
   const dbName = randomName();
-  const replicas = await Promise.all([startServer({ dbName }), startServer({ dbName })]);
+  // Replicas share one sealing key (a key generated per data dir is for a single node only).
+  const env = { CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-replicas-key-${randomBytes(16).toString('hex')}` };
+  const replicas = await Promise.all([startServer({ dbName, env }), startServer({ dbName, env })]);
   const [one, two] = replicas;
   expect(one.port).not.toBe(two.port);
   expect(one.dataDir).not.toBe(two.dataDir);

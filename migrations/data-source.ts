@@ -12,6 +12,7 @@ import { AcmeValidation1796201600000 } from './1796201600000-AcmeValidation';
 import { NotificationRouting1796288000000 } from './1796288000000-NotificationRouting';
 import { AcmeClientAccounts1796374400000 } from './1796374400000-AcmeClientAccounts';
 import { IssuerOrders1796460800000 } from './1796460800000-IssuerOrders';
+import { ProfileAcmeAuthMode1796547200000 } from './1796547200000-ProfileAcmeAuthMode';
 import { CertificateRenewalInfo1796720000000 } from './1796720000000-CertificateRenewalInfo';
 import { ScriptCrlCache1796806400000 } from './1796806400000-ScriptCrlCache';
 
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   NotificationRouting1796288000000,
   AcmeClientAccounts1796374400000,
   IssuerOrders1796460800000,
+  ProfileAcmeAuthMode1796547200000,
   CertificateRenewalInfo1796720000000,
   ScriptCrlCache1796806400000,
 ];

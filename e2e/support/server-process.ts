@@ -55,6 +55,8 @@ export interface ServerProcess {
   readonly databaseUrl: string;
   readonly redisPrefix: string;
   readonly dataDir: string;
+  /** The environment the server runs with (restart it with the same settings). */
+  readonly env: NodeJS.ProcessEnv;
   /** `TLS CA file:` from the banner (absent when the operator configured TLS files). */
   readonly caFile?: string;
   /** The initial admin key printed with the banner on a fresh database, if any. */
@@ -232,6 +234,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     databaseUrl: databaseUrlFor(p.dbName),
     redisPrefix: p.redisPrefix,
     dataDir: p.dataDir,
+    env: p.env,
     caFile: parsed.caFile,
     adminKey: parsed.adminKey,
     banner: parsed.banner,

@@ -3,12 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { JobStatus } from '@certctl/domain';
 import { JobRunner } from '../../apps/server/src/jobs/job-engine';
 import { JobFactory } from '../../apps/server/src/jobs/job-factory';
-import { eventually, type TestApp } from './test-app';
+import { eventually, SHARED_DATABASE_KEY, type TestApp } from './test-app';
 
 /** Env for an app that can seal issuer keys; key generation stays the default (the agent's). */
-export const SEALING_ENV = {
-  CERTCTL_CONFIG_ENCRYPTION_KEY: 'pki-test-encryption-key-0123456789abcdef',
-};
+export const SEALING_ENV = SHARED_DATABASE_KEY;
 
 /** Env for an app that issues for real: a sealing key and server-side key generation. */
 export const ISSUING_ENV = {

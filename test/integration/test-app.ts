@@ -20,6 +20,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** The sealing key of every app on the run's shared database (see createTestApp). */
+export const SHARED_DATABASE_KEY = { CERTCTL_CONFIG_ENCRYPTION_KEY: 'pki-test-encryption-key-0123456789abcdef' };
+
 /**
  * The real server app (real Postgres and Redis of this test run), served over plain HTTP
  * in-process for supertest; e2e tests cover the TLS listener.
@@ -35,6 +38,11 @@ export async function createTestApp(
   const config = loadConfig({
     CERTCTL_DATABASE_URL: dbUrl,
     CERTCTL_REDIS_PREFIX: prefix,
+    // The run's shared database soon holds sealed rows (CA keys, EAB keys), and the boot check
+    // refuses to start without the key that opens them: every app on it seals with one key, as
+    // the replicas of a deployment do. A test about key-less behaviour uses a private database
+    // (createPrivateDatabase) and boots its key-less app there.
+    ...(env.CERTCTL_DATABASE_URL ? {} : SHARED_DATABASE_KEY),
     // CERTCTL_TEST_LOG=debug shows the server's logs while debugging a test
     CERTCTL_LOG_LEVEL: process.env.CERTCTL_TEST_LOG ?? 'silent',
     ...env,

@@ -54,8 +54,8 @@ async function tinyDns(txt: Map<string, string[]>): Promise<{ socket: Socket; po
 /**
  * ACME in `challenge` mode on the real app (Postgres, Redis, the BullMQ validation queue):
  * authorizations start pending; a challenge response queues a validation that fetches the
- * http-01 token from a loopback web server (names mapped by CERTCTL_ACME_RESOLVE, port by
- * CERTCTL_ACME_HTTP01_PORT) or asks a loopback DNS server for the dns-01 TXT record. Valid
+ * http-01 token from a loopback web server (names mapped by CERTCTL_ACME_SERVER_RESOLVE, port by
+ * CERTCTL_ACME_SERVER_HTTP01_PORT) or asks a loopback DNS server for the dns-01 TXT record. Valid
  * authorizations make the order ready and finalize issues; a wrong answer, after the
  * retries, makes the challenge, the authorization and the order invalid with the reason.
  */
@@ -88,15 +88,15 @@ describe('ACME server (challenge mode)', () => {
     t = await createTestApp({
       ...SEALING_ENV,
       CERTCTL_PUBLIC_URL: BASE,
-      CERTCTL_ACME_ENABLED: 'true',
-      CERTCTL_ACME_ISSUER_ID: issuerId,
-      CERTCTL_ACME_PROFILE_ID: profile,
-      CERTCTL_ACME_AUTH_MODE: 'challenge',
-      CERTCTL_ACME_HTTP01_PORT: String((web.address() as AddressInfo).port),
-      CERTCTL_ACME_RESOLVE: 'www.acme.example=127.0.0.1,bad.acme.example=127.0.0.1,late.acme.example=127.0.0.1',
-      CERTCTL_ACME_DNS_RESOLVER: `127.0.0.1:${d.port}`,
-      CERTCTL_ACME_VALIDATION_TIMEOUT_MS: '2000',
-      CERTCTL_ACME_VALIDATION_ATTEMPTS: '2',
+      CERTCTL_ACME_SERVER_ENABLED: 'true',
+      CERTCTL_ACME_SERVER_ISSUER_ID: issuerId,
+      CERTCTL_ACME_SERVER_DEFAULT_PROFILE_ID: profile,
+      CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE: 'challenge',
+      CERTCTL_ACME_SERVER_HTTP01_PORT: String((web.address() as AddressInfo).port),
+      CERTCTL_ACME_SERVER_RESOLVE: 'www.acme.example=127.0.0.1,bad.acme.example=127.0.0.1,late.acme.example=127.0.0.1',
+      CERTCTL_ACME_SERVER_DNS01_RESOLVER: `127.0.0.1:${d.port}`,
+      CERTCTL_ACME_SERVER_VALIDATION_TIMEOUT_MS: '2000',
+      CERTCTL_ACME_SERVER_VALIDATION_ATTEMPTS: '2',
     });
     send = sender(t);
     const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;

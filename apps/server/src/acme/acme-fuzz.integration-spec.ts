@@ -46,10 +46,10 @@ describe('ACME server fuzz (10,000 malformed JWS/JSON bodies)', () => {
   beforeAll(async () => {
     t = await createTestApp({
       CERTCTL_PUBLIC_URL: BASE,
-      CERTCTL_ACME_ENABLED: 'true',
-      CERTCTL_ACME_AUTH_MODE: 'challenge',
-      CERTCTL_ACME_RESOLVE: 'fuzz.acme.example=127.0.0.1',
-      CERTCTL_ACME_HTTP01_PORT: '9',
+      CERTCTL_ACME_SERVER_ENABLED: 'true',
+      CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE: 'challenge',
+      CERTCTL_ACME_SERVER_RESOLVE: 'fuzz.acme.example=127.0.0.1',
+      CERTCTL_ACME_SERVER_HTTP01_PORT: '9',
     });
     send = sender(t);
   });

@@ -2,15 +2,15 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { LoopName } from '@certctl/domain';
+import { AppConfig } from '../config/config.schema';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import { AcmeService } from './acme.service';
 
-const EVERY_MS = 10 * 60_000;
 /** Failed orders that never produced a certificate are kept this long for support questions. */
 const KEEP_INVALID_DAYS = 30;
 
 /**
- * ACME clean-up loop (once per tick across replicas). Nonces need none: Redis expires them.
+ * ACME clean-up loop (once per tick across replicas, every CERTCTL_ACME_SERVER_GC_INTERVAL). Nonces need none: Redis expires them.
  * Orders and authorizations past their expiry are marked as RFC 8555 says (order `invalid`,
  * authorization `expired`), so they are right even when no client reads them again; old
  * failed orders without a certificate (and their authorizations) are deleted. A challenge
@@ -22,13 +22,14 @@ export class AcmeGc implements OnModuleInit {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly loops: LoopRegistry,
     private readonly acme: AcmeService,
+    private readonly config: AppConfig,
   ) {}
 
   onModuleInit(): void {
     this.loops.register({
       name: LoopName.AcmeGc,
-      everyMs: EVERY_MS,
-      maxRunMs: EVERY_MS,
+      everyMs: this.config.acme.gcIntervalMs,
+      maxRunMs: Math.max(this.config.acme.gcIntervalMs, 60_000),
       run: async () => {
         await this.run();
       },

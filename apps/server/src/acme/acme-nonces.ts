@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/config.schema';
 import { RedisService } from '../redis/redis.service';
 
-/** How long an unused nonce stays redeemable. */
-const NONCE_TTL_SECONDS = 3_600;
 const NONCE_FORM = /^[A-Za-z0-9_-]{22}$/;
 
 /**
@@ -12,11 +11,15 @@ const NONCE_FORM = /^[A-Za-z0-9_-]{22}$/;
  */
 @Injectable()
 export class AcmeNonces {
-  constructor(private readonly redis: RedisService) {}
+  constructor(
+    private readonly redis: RedisService,
+    private readonly config: AppConfig,
+  ) {}
 
   async issue(): Promise<string> {
     const nonce = randomBytes(16).toString('base64url');
-    await this.redis.client.set(this.redis.key('acme', 'nonce', nonce), '1', 'EX', NONCE_TTL_SECONDS);
+    // An unused nonce stays redeemable for CERTCTL_ACME_SERVER_NONCE_TTL; Redis expires it.
+    await this.redis.client.set(this.redis.key('acme', 'nonce', nonce), '1', 'PX', this.config.acme.nonceTtlMs);
     return nonce;
   }
 

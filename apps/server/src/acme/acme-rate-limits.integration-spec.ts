@@ -13,10 +13,10 @@ import { createTestApp, type TestApp } from '../../../../test/integration/test-a
 const BASE = 'https://acme.test';
 const LIMITS = {
   CERTCTL_PUBLIC_URL: BASE,
-  CERTCTL_ACME_ENABLED: 'true',
-  CERTCTL_ACME_RATE_ORDERS_PER_HOUR: '3',
-  CERTCTL_ACME_RATE_PENDING_ORDERS: '2',
-  CERTCTL_ACME_RATE_KEY_CHANGES_PER_HOUR: '1',
+  CERTCTL_ACME_SERVER_ENABLED: 'true',
+  CERTCTL_ACME_SERVER_RATE_LIMIT_ORDERS_PER_HOUR: '3',
+  CERTCTL_ACME_SERVER_RATE_LIMIT_CONCURRENT_ORDERS: '2',
+  CERTCTL_ACME_SERVER_RATE_LIMIT_KEY_CHANGE_PER_HOUR: '1',
 };
 
 function expectRateLimited(res: AcmeHttpResponse, detail: RegExp): void {
@@ -41,7 +41,7 @@ describe('ACME rate limits (two replicas)', () => {
 
   beforeAll(async () => {
     trust = await createTestApp(LIMITS);
-    challenge = await createTestApp({ ...LIMITS, CERTCTL_ACME_AUTH_MODE: 'challenge' });
+    challenge = await createTestApp({ ...LIMITS, CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE: 'challenge' });
   });
 
   afterAll(async () => {

@@ -20,9 +20,13 @@ export class AcmeRateLimits {
   ) {}
 
   /** Counts one `what` for the account; throws rateLimited once over `limit` in the last hour. */
-  async take(what: 'orders' | 'key-changes', accountId: string): Promise<void> {
+  async take(what: 'orders' | 'key-changes' | 'challenge-responds', accountId: string): Promise<void> {
     const r = this.config.acme.rateLimits;
-    const limit = what === 'orders' ? r.ordersPerHour : r.keyChangesPerHour;
+    const limit = {
+      orders: r.ordersPerHour,
+      'key-changes': r.keyChangesPerHour,
+      'challenge-responds': r.challengeRespondsPerHour,
+    }[what];
     if (limit === 0) return;
     const now = Date.now();
     // A sliding hour: one sorted-set member per counted request, scored by its time.
@@ -46,7 +50,7 @@ export class AcmeRateLimits {
       await withTimeout(this.redis.client.zrem(key, member), 2_000, 'ACME rate limit');
       const oldest = Number((replies?.[3]?.[1] as string[] | undefined)?.[1] ?? now);
       const retryAfter = Math.max(1, Math.ceil((oldest + HOUR_MS - now) / 1000));
-      throw rateLimited(`at most ${limit} ${what.replace('-', ' ')} per hour per account`, retryAfter);
+      throw rateLimited(`at most ${limit} ${what.replaceAll('-', ' ')} per hour per account`, retryAfter);
     }
   }
 

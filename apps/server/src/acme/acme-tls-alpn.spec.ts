@@ -70,6 +70,7 @@ async function responder(r: Responder, host = '127.0.0.1'): Promise<AcmeValidati
     resolve: { [NAME]: host },
     timeoutMs: 5_000,
     attempts: 1,
+    concurrency: { 'http-01': 1, 'dns-01': 1, 'tls-alpn-01': 1 },
   };
 }
 

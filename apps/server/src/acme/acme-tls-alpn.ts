@@ -81,7 +81,7 @@ function sameIp(a: string, b: string): boolean {
  * tls-alpn-01 (RFC 8737): a TLS handshake to name:port offering only `acme-tls/1`, SNI the
  * name (the reverse name for an IP, RFC 8738). The responder's self-signed certificate is
  * what proves control, so it is not verified against any trust store; no application data
- * is exchanged. CERTCTL_ACME_RESOLVE answers before DNS, as for http-01.
+ * is exchanged. CERTCTL_ACME_SERVER_RESOLVE answers before DNS, as for http-01.
  */
 export function validateTlsAlpn01(
   cfg: AcmeValidationConfig,

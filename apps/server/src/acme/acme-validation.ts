@@ -27,7 +27,7 @@ export function dns01Digest(keyAuthorization: string): string {
 
 /**
  * http-01 (RFC 8555 8.3): GET http://name:port/.well-known/acme-challenge/{token}. The
- * CERTCTL_ACME_RESOLVE map answers before DNS so a lab (or a test) can point names at
+ * CERTCTL_ACME_SERVER_RESOLVE map answers before DNS so a lab (or a test) can point names at
  * loopback; redirects are not followed, the body is bounded and must equal the key
  * authorization (trailing whitespace ignored, as the RFC allows).
  */
@@ -110,7 +110,7 @@ export function validateHttp01(
 
 /**
  * dns-01 (RFC 8555 8.4): a TXT record at _acme-challenge.{name} holding the digest of the
- * key authorization, asked of CERTCTL_ACME_DNS_RESOLVER when set (else the system's).
+ * key authorization, asked of CERTCTL_ACME_SERVER_DNS01_RESOLVER when set (else the system's).
  */
 export async function validateDns01(
   cfg: AcmeValidationConfig,

@@ -45,12 +45,12 @@ describe('ACME server (trust_authenticated)', () => {
     t = await createTestApp({
       ...SEALING_ENV,
       CERTCTL_PUBLIC_URL: BASE,
-      CERTCTL_ACME_ENABLED: 'true',
-      CERTCTL_ACME_ISSUER_ID: issuerId,
-      CERTCTL_ACME_PROFILE_ID: profile,
-      CERTCTL_ACME_TOS_URL: TOS,
-      CERTCTL_ACME_WEBSITE: 'https://acme.test/',
-      CERTCTL_ACME_CAA_IDENTITIES: 'acme.test',
+      CERTCTL_ACME_SERVER_ENABLED: 'true',
+      CERTCTL_ACME_SERVER_ISSUER_ID: issuerId,
+      CERTCTL_ACME_SERVER_DEFAULT_PROFILE_ID: profile,
+      CERTCTL_ACME_SERVER_TOS_URL: TOS,
+      CERTCTL_ACME_SERVER_WEBSITE: 'https://acme.test/',
+      CERTCTL_ACME_SERVER_CAA_IDENTITIES: 'acme.test',
     });
     send = sender(t);
     const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
@@ -683,8 +683,8 @@ describe('ACME server with External Account Binding required', () => {
     t = await createTestApp({
       ...SEALING_ENV,
       CERTCTL_PUBLIC_URL: BASE,
-      CERTCTL_ACME_ENABLED: 'true',
-      CERTCTL_ACME_EAB_REQUIRED: 'true',
+      CERTCTL_ACME_SERVER_ENABLED: 'true',
+      CERTCTL_ACME_SERVER_EAB_REQUIRED: 'true',
     });
     send = sender(t);
     admin = `Bearer ${(await t.mintKey(['admin'])).key}`;

@@ -29,6 +29,7 @@ import {
   type EnrollmentOutcome,
   type EnrollmentTarget,
 } from '../enrollment/enrollment.service';
+import { isAcmeAuthMode, type AcmeAuthMode } from './acme-config';
 import { AcmeEabKeys } from './acme-eab';
 import { AcmeMetrics } from './acme-metrics';
 import {
@@ -48,6 +49,7 @@ import { AcmeNonces } from './acme-nonces';
 import { AcmeRateLimits } from './acme-rate-limits';
 import { AcmeProblem, badCsr, badNonce, malformed, notFoundProblem, unauthorized } from './acme-problem';
 import { validateTlsAlpn01 } from './acme-tls-alpn';
+import { ValidationSlots } from './acme-validation-slots';
 import { validateDns01, validateHttp01, type ValidationError, type ValidationResult } from './acme-validation';
 
 /** Which directory a request came through: `/acme` (default profile) or `/acme/profile/{id}`. */
@@ -57,6 +59,10 @@ export interface AcmeContext {
   /** `/acme` or `/acme/profile/{id}`. */
   prefix: string;
   profileId?: string;
+  /** The profile's `acme_auth_mode`, else CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE. */
+  authMode: AcmeAuthMode;
+  /** The profile's `acme_eab_required`, else CERTCTL_ACME_SERVER_EAB_REQUIRED. */
+  eabRequired: boolean;
 }
 
 export interface AcmeReply {
@@ -77,6 +83,8 @@ interface AccountRow {
   status: 'valid' | 'deactivated' | 'revoked';
   contact: string[];
   tos_agreed: boolean;
+  /** The EAB key the account was bound with; null: registered without one. */
+  eab_kid: string | null;
 }
 
 interface OrderRow {
@@ -137,6 +145,14 @@ const REASON_BY_CODE = new Map<number, keyof typeof RevocationReason>(
   Object.entries(RevocationReason).map(([k, v]) => [v, k as keyof typeof RevocationReason]),
 );
 
+function eabMissingOnAccount(): AcmeProblem {
+  return new AcmeProblem(
+    403,
+    'externalAccountRequired',
+    'this directory requires an external account binding and the account of this key was registered without one; register a new account key with EAB',
+  );
+}
+
 /**
  * The ACME server (RFC 8555) in trust_authenticated mode: an account is its key, its
  * orders' authorizations are valid as soon as it asks, and finalize issues through
@@ -157,27 +173,48 @@ export class AcmeService {
     @InjectQueue(QueueName.AcmeValidation) private readonly validations: Queue,
     private readonly limits: AcmeRateLimits,
     private readonly metrics: AcmeMetrics,
-  ) {}
+  ) {
+    this.slots = new ValidationSlots(config.acme.validation.concurrency);
+  }
 
   private readonly logger = new Logger('ACME');
+  /** Per-type caps on validations running at once in this replica. */
+  readonly slots: ValidationSlots;
 
   url(ctx: AcmeContext, path: string): string {
     return `${ctx.base}${ctx.prefix}${path}`;
   }
 
-  /** Resolves `/acme/profile/{id}`: the profile must exist. */
+  /**
+   * Resolves `/acme/profile/{id}` (the profile must exist) or `/acme` (the default profile,
+   * when one is configured), with the profile's ACME auth mode and EAB rule: a profile
+   * column when set, else the server-wide default.
+   */
   async profileContext(base: string, profileId: string | undefined): Promise<AcmeContext> {
-    if (profileId === undefined) return { base, prefix: '/acme', profileId: this.config.acme.profileId };
-    const found = rowsOf<{ id: string }>(
-      await this.ds.query(`SELECT id FROM certificate_profiles WHERE id = $1`, [profileId]),
-    )[0];
-    if (!found) throw notFoundProblem(`certificate profile ${JSON.stringify(profileId)}`);
-    return { base, prefix: `/acme/profile/${encodeURIComponent(profileId)}`, profileId };
+    const c = this.config.acme;
+    const id = profileId ?? c.profileId;
+    const found =
+      id === undefined
+        ? undefined
+        : rowsOf<{ acme_auth_mode: string | null; acme_eab_required: boolean | null }>(
+            await this.ds.query(`SELECT acme_auth_mode, acme_eab_required FROM certificate_profiles WHERE id = $1`, [
+              id,
+            ]),
+          )[0];
+    if (profileId !== undefined && !found) throw notFoundProblem(`certificate profile ${JSON.stringify(profileId)}`);
+    const mode = found?.acme_auth_mode;
+    return {
+      base,
+      prefix: profileId === undefined ? '/acme' : `/acme/profile/${encodeURIComponent(profileId)}`,
+      profileId: id,
+      authMode: isAcmeAuthMode(mode) ? mode : c.authMode,
+      eabRequired: found?.acme_eab_required ?? c.eabRequired,
+    };
   }
 
   directory(ctx: AcmeContext): Record<string, unknown> {
     const c = this.config.acme;
-    const meta: Record<string, unknown> = { externalAccountRequired: c.eabRequired };
+    const meta: Record<string, unknown> = { externalAccountRequired: ctx.eabRequired };
     if (c.termsOfServiceUrl) meta.termsOfService = c.termsOfServiceUrl;
     if (c.website) meta.website = c.website;
     if (c.caaIdentities.length) meta.caaIdentities = c.caaIdentities;
@@ -187,7 +224,7 @@ export class AcmeService {
       newOrder: this.url(ctx, '/new-order'),
       revokeCert: this.url(ctx, '/revoke-cert'),
       keyChange: this.url(ctx, '/key-change'),
-      renewalInfo: this.url(ctx, '/renewal-info'),
+      ...(c.ari.enabled && { renewalInfo: this.url(ctx, '/renewal-info') }),
       meta,
     };
   }
@@ -231,14 +268,18 @@ export class AcmeService {
     const account = await this.accountById(id);
     if (!account) throw new AcmeProblem(400, 'accountDoesNotExist', `no account ${JSON.stringify(kid)}`);
     if (account.status !== 'valid') throw unauthorized(`account ${account.id} is ${account.status}`);
+    // Accounts are shared by every profile's directory: one made without EAB elsewhere
+    // must not get into a profile that requires it.
+    if (ctx.eabRequired && account.eab_kid === null) throw eabMissingOnAccount();
     return account;
   }
 
   private async accountById(id: string, m: EntityManager = this.ds.manager): Promise<AccountRow | undefined> {
     return rowsOf<AccountRow>(
-      await m.query(`SELECT id, jwk, jwk_thumbprint, status, contact, tos_agreed FROM acme_accounts WHERE id = $1`, [
-        id,
-      ]),
+      await m.query(
+        `SELECT id, jwk, jwk_thumbprint, status, contact, tos_agreed, eab_kid FROM acme_accounts WHERE id = $1`,
+        [id],
+      ),
     )[0];
   }
 
@@ -258,13 +299,14 @@ export class AcmeService {
     const thumbprint = await thumbprintOf(jwk);
     const existing = rowsOf<AccountRow>(
       await this.ds.query(
-        `SELECT id, jwk, jwk_thumbprint, status, contact, tos_agreed FROM acme_accounts WHERE jwk_thumbprint = $1`,
+        `SELECT id, jwk, jwk_thumbprint, status, contact, tos_agreed, eab_kid FROM acme_accounts WHERE jwk_thumbprint = $1`,
         [thumbprint],
       ),
     )[0];
     if (existing) {
       const location = this.url(ctx, `/account/${existing.id}`);
       if (existing.status !== 'valid') throw unauthorized(`the account of this key is ${existing.status}`);
+      if (ctx.eabRequired && existing.eab_kid === null) throw eabMissingOnAccount();
       return { status: 200, body: this.accountObject(existing), location };
     }
     if (p.onlyReturnExisting === true) {
@@ -280,7 +322,7 @@ export class AcmeService {
         `the terms of service (${c.termsOfServiceUrl}) must be agreed: send "termsOfServiceAgreed": true`,
       );
     }
-    if (c.eabRequired && p.externalAccountBinding === undefined) {
+    if (ctx.eabRequired && p.externalAccountBinding === undefined) {
       throw new AcmeProblem(
         400,
         'externalAccountRequired',
@@ -451,8 +493,11 @@ export class AcmeService {
     await this.limits.take('orders', a.id);
     const orderId = newId('ord');
     const expires = new Date(Date.now() + this.config.acme.orderLifetimeMs);
+    const authzExpires = new Date(Date.now() + this.config.acme.authzLifetimeMs);
     const now = new Date().toISOString();
-    const trusted = this.config.acme.authMode === 'trust_authenticated';
+    // The mode is fixed when the order is made: a later profile edit does not change how
+    // its authorizations are satisfied.
+    const trusted = ctx.authMode === 'trust_authenticated';
     await this.ds.transaction(async (m) => {
       const inserted = rowsOf<{ id: string }>(
         await m.query(
@@ -500,7 +545,7 @@ export class AcmeService {
             JSON.stringify({ type: ident.type, value: wildcard ? ident.value.slice(2) : ident.value }),
             wildcard,
             trusted ? 'valid' : 'pending',
-            expires,
+            authzExpires,
             JSON.stringify(challenges),
           ],
         );
@@ -543,6 +588,7 @@ export class AcmeService {
    * certificate is due now.
    */
   async renewalInfo(certId: string): Promise<AcmeReply> {
+    if (!this.config.acme.ari.enabled) throw notFoundProblem('renewal information (ARI is off on this server)');
     const found = await this.byCertId(certId);
     const presented = found && (await this.enrollment.presented(found.der));
     if (!found || !presented || presented.enrolledVia !== 'ACME') {
@@ -578,7 +624,7 @@ export class AcmeService {
     return {
       status: 200,
       body: { suggestedWindow: { start: new Date(start).toISOString(), end: new Date(end).toISOString() } },
-      retryAfter: 6 * 3600,
+      retryAfter: Math.round(this.config.acme.ari.pollIntervalMs / 1000),
     };
   }
 
@@ -810,12 +856,15 @@ export class AcmeService {
     if (z.account_id !== (r.account as AccountRow).id) throw unauthorized(`challenge ${id} belongs to another account`);
     // Clients (certbot, lego) find the authorization to poll through this link.
     const links = [`<${this.url(ctx, `/authz/${z.id}`)}>;rel="up"`];
-    if (!respond || this.config.acme.authMode !== 'challenge' || c.status !== 'pending' || z.status !== 'pending') {
+    // A trust_authenticated order's authorizations are valid from the start, so only a
+    // challenge-mode authorization is still pending here.
+    if (!respond || c.status !== 'pending' || z.status !== 'pending') {
       return { status: 200, body: this.challengeObject(ctx, c), links };
     }
     if (new Date(z.expires_at).getTime() <= Date.now()) {
       throw malformed(`authorization ${z.id} has expired`);
     }
+    await this.limits.take('challenge-responds', z.account_id);
     const next = z.challenges.map((x) =>
       x.id === id ? { ...x, status: 'processing' as const, processing_since: new Date().toISOString() } : x,
     );
@@ -936,12 +985,15 @@ export class AcmeService {
         error: { type: 'urn:ietf:params:acme:error:malformed', detail: 'the authorization expired' },
       };
       lastAttempt = true;
-    } else if (c.type === 'http-01') {
-      result = await validateHttp01(this.config.acme.validation, z.identifier, c.token, keyAuthorization);
-    } else if (c.type === 'dns-01') {
-      result = await validateDns01(this.config.acme.validation, z.identifier.value, keyAuthorization);
     } else {
-      result = await validateTlsAlpn01(this.config.acme.validation, z.identifier, keyAuthorization);
+      const v = this.config.acme.validation;
+      result = await this.slots.run(c.type, () =>
+        c.type === 'http-01'
+          ? validateHttp01(v, z.identifier, c.token, keyAuthorization)
+          : c.type === 'dns-01'
+            ? validateDns01(v, z.identifier.value, keyAuthorization)
+            : validateTlsAlpn01(v, z.identifier, keyAuthorization),
+      );
     }
     if (!result.ok && !lastAttempt) return 'retry';
     const status = result.ok ? 'valid' : 'invalid';

@@ -32,6 +32,8 @@ const BASE: Record<string, string> = {
   CERTCTL_ACME_SERVER_ENABLED: 'true',
   CERTCTL_SMTP_HOST: 'smtp.example.com',
   CERTCTL_SMTP_FROM_ADDRESS: 'certctl@example.com',
+  CERTCTL_PAGERDUTY_ROUTING_KEY: 'R0123456789abcdef0123456789abcde',
+  CERTCTL_OPSGENIE_API_KEY: 'opsgenie-key',
 };
 
 const concrete = (name: string): string => name.replace(LABEL_PLACEHOLDER, 'LAB');

@@ -36,24 +36,56 @@ const PROBE_LABEL = 'probe';
  * comma-separated.
  */
 export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
+  CERTCTL_ACME_CLIENT_HTTP01_ADDRESS: {
+    type: 'string',
+    description:
+      'ACME issuers: `IP:port` where the built-in http-01 challenge responder listens on every replica (tokens are shared through Redis); forward port 80 of the certificate names to it. Unset: off (use an issuer `http01_webroot` or dns-01)',
+  },
   CERTCTL_ACME_SERVER_ALLOW_WILDCARDS: {
     type: 'boolean',
     default: 'true',
     description: "Accept `*.name` identifiers (the profile's SAN rules still decide)",
   },
-  CERTCTL_ACME_CLIENT_HTTP01_ADDRESS: {
-    type: 'string',
+  CERTCTL_ACME_SERVER_ARI_ENABLED: {
+    type: 'boolean',
+    default: 'true',
     description:
-      'ACME issuers: `IP:port` where the built-in http-01 challenge responder listens on every replica (tokens are shared through Redis); forward port 80 of the certificate names to it. Unset: off (use an issuer `http01_webroot` or dns-01)',
+      'Serve RFC 9773 renewal information: `renewalInfo` in the directory and GET `/acme/renewal-info/{id}` (404 when off)',
+  },
+  CERTCTL_ACME_SERVER_ARI_POLL_INTERVAL: {
+    type: 'duration',
+    default: '6h',
+    allowed: '1m–7d',
+    description: '`Retry-After` of renewalInfo answers: how often clients are told to ask again',
+  },
+  CERTCTL_ACME_SERVER_AUTHZ_TTL: {
+    type: 'duration',
+    default: '24h',
+    allowed: '1m–30d',
+    description: 'How long a new authorization stays usable (a trust_authenticated one is valid until then)',
+  },
+  CERTCTL_ACME_SERVER_CAA_IDENTITIES: {
+    type: 'list',
+    description: 'Comma-separated `meta.caaIdentities`',
   },
   CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE: {
     type: 'enum',
     default: 'trust_authenticated',
     allowed: 'trust_authenticated, challenge',
     description:
-      'How an account proves control of its identifiers: `trust_authenticated` (authenticated accounts are trusted) or `challenge` (http-01, dns-01, tls-alpn-01).',
+      'How an account proves control of its identifiers, for profiles whose `acme_auth_mode` is unset (a profile may set its own): `trust_authenticated` (authenticated accounts are trusted, for internal PKI) or `challenge` (http-01, dns-01, tls-alpn-01).',
   },
-  CERTCTL_ACME_SERVER_CAA_IDENTITIES: { type: 'list', description: 'Comma-separated `meta.caaIdentities`' },
+  CERTCTL_ACME_SERVER_DEFAULT_PROFILE_ID: {
+    type: 'string',
+    description:
+      'Certificate profile of `/acme/...` (key algorithms, SAN rules, TTL, approval, its ACME auth mode); `/acme/profile/{id}/...` serves any other',
+  },
+  CERTCTL_ACME_SERVER_DNS01_CONCURRENCY: {
+    type: 'integer',
+    default: '10',
+    allowed: '1–1000',
+    description: 'dns-01 validations one replica runs at once',
+  },
   CERTCTL_ACME_SERVER_DNS01_RESOLVER: {
     type: 'string',
     description: '`IP:port` of the DNS server asked for dns-01 TXT records; unset = the system resolver.',
@@ -61,9 +93,28 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
   CERTCTL_ACME_SERVER_EAB_REQUIRED: {
     type: 'boolean',
     default: 'false',
-    description: 'newAccount needs an External Account Binding (needs `CERTCTL_CONFIG_ENCRYPTION_KEY`)',
+    description:
+      'newAccount needs an External Account Binding (needs `CERTCTL_CONFIG_ENCRYPTION_KEY`), for profiles whose `acme_eab_required` is unset',
   },
-  CERTCTL_ACME_SERVER_ENABLED: { type: 'boolean', default: 'false', description: 'Serve `/acme/...`' },
+  CERTCTL_ACME_SERVER_ENABLED: {
+    type: 'boolean',
+    default: 'false',
+    description:
+      "Serve `/acme/...` (the plain `CERTCTL_ACME_*` names configure certctl's ACME client; a leftover server name such as `CERTCTL_ACME_ENABLED` stops boot naming its replacement)",
+  },
+  CERTCTL_ACME_SERVER_GC_INTERVAL: {
+    type: 'duration',
+    default: '10m',
+    allowed: '1s–1d',
+    description:
+      'Period of the clean-up loop: expires orders and authorizations, deletes old failed orders, requeues lost validations (nonces expire in Redis)',
+  },
+  CERTCTL_ACME_SERVER_HTTP01_CONCURRENCY: {
+    type: 'integer',
+    default: '10',
+    allowed: '1–1000',
+    description: 'http-01 validations one replica runs at once',
+  },
   CERTCTL_ACME_SERVER_HTTP01_PORT: {
     type: 'integer',
     default: '80',
@@ -75,35 +126,52 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
     default: 'iss-local',
     description: 'Issuer every ACME certificate comes from',
   },
+  CERTCTL_ACME_SERVER_NONCE_TTL: {
+    type: 'duration',
+    default: '1h',
+    allowed: '10s–1d',
+    description: 'How long an issued `Replay-Nonce` can be redeemed',
+  },
   CERTCTL_ACME_SERVER_ORDER_TTL: {
     type: 'duration',
     default: '24h',
-    allowed: '1h–720h',
-    description: 'How long an order and its authorizations stay usable (1h-720h)',
+    allowed: '1m–30d',
+    description: 'How long a new order stays usable',
   },
-  CERTCTL_ACME_SERVER_DEFAULT_PROFILE_ID: {
-    type: 'string',
-    description: 'Certificate profile of `/acme/...` (key algorithms, SAN rules, TTL, approval)',
-  },
-  CERTCTL_ACME_SERVER_RATE_LIMIT_KEY_CHANGE_PER_HOUR: {
+  CERTCTL_ACME_SERVER_RATE_LIMIT_CHALLENGE_RESPONDS_PER_HOUR: {
     type: 'integer',
-    default: '10',
+    default: '600',
     allowed: '0–1000000',
-    description: 'keyChange requests per hour',
-  },
-  CERTCTL_ACME_SERVER_RATE_LIMIT_ORDERS_PER_HOUR: {
-    type: 'integer',
-    default: '300',
-    allowed: '0–1000000',
-    description: 'Well-formed newOrder requests per hour',
+    description: 'Challenge responses (that start a validation) per account per hour; 0: no limit',
   },
   CERTCTL_ACME_SERVER_RATE_LIMIT_CONCURRENT_ORDERS: {
     type: 'integer',
     default: '300',
     allowed: '0–1000000',
-    description: 'Unexpired `pending` orders (read from Postgres)',
+    description: 'Unexpired `pending` orders per account (read from Postgres); 0: no limit',
   },
-  CERTCTL_ACME_SERVER_RESOLVE: { type: 'list', description: 'Static `name=IP,name=IP` map consulted before DNS for http-01' },
+  CERTCTL_ACME_SERVER_RATE_LIMIT_KEY_CHANGE_PER_HOUR: {
+    type: 'integer',
+    default: '10',
+    allowed: '0–1000000',
+    description: 'keyChange requests per account per hour; 0: no limit',
+  },
+  CERTCTL_ACME_SERVER_RATE_LIMIT_ORDERS_PER_HOUR: {
+    type: 'integer',
+    default: '300',
+    allowed: '0–1000000',
+    description: 'Well-formed newOrder requests per account per hour; 0: no limit',
+  },
+  CERTCTL_ACME_SERVER_RESOLVE: {
+    type: 'list',
+    description: 'Static `name=IP,name=IP` map consulted before DNS for http-01 and tls-alpn-01',
+  },
+  CERTCTL_ACME_SERVER_TLSALPN01_CONCURRENCY: {
+    type: 'integer',
+    default: '10',
+    allowed: '1–1000',
+    description: 'tls-alpn-01 validations one replica runs at once',
+  },
   CERTCTL_ACME_SERVER_TLSALPN01_PORT: {
     type: 'integer',
     default: '443',
@@ -126,7 +194,10 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
     allowed: '100–60000',
     description: 'Limit of one validation attempt (100-60000)',
   },
-  CERTCTL_ACME_SERVER_WEBSITE: { type: 'URL', description: '`meta.website` of the directory' },
+  CERTCTL_ACME_SERVER_WEBSITE: {
+    type: 'URL',
+    description: '`meta.website` of the directory',
+  },
   CERTCTL_AGENT_BOOTSTRAP_TOKEN: {
     type: 'string',
     description:
@@ -396,6 +467,12 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
   },
   CERTCTL_OPSGENIE_API_KEY: { type: 'string', description: 'Opsgenie API key; turns the Opsgenie channel on.' },
   CERTCTL_OPSGENIE_API_URL: { type: 'URL', description: 'Opsgenie API base URL; unset = `https://api.opsgenie.com`.' },
+  CERTCTL_OPSGENIE_PRIORITY: {
+    type: 'enum',
+    allowed: 'P1, P2, P3, P4, P5',
+    description:
+      "Least urgent Opsgenie priority sent (a floor): a less urgent alert is raised to it, a more urgent one keeps its own (P1 critical, P3 warning, P5 info). Unset: the event's own. Needs `CERTCTL_OPSGENIE_API_KEY`.",
+  },
   CERTCTL_PAGERDUTY_API_URL: {
     type: 'URL',
     description: 'PagerDuty Events API base URL; unset = `https://events.pagerduty.com`.',
@@ -403,6 +480,12 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
   CERTCTL_PAGERDUTY_ROUTING_KEY: {
     type: 'string',
     description: 'PagerDuty Events v2 routing key; turns the PagerDuty channel on.',
+  },
+  CERTCTL_PAGERDUTY_SEVERITY: {
+    type: 'enum',
+    allowed: 'info, warning, error, critical',
+    description:
+      "Lowest PagerDuty `payload.severity` sent (a floor): a less severe event is raised to it, a more severe one keeps its own. Unset: the event's own (info, warning or critical). Needs `CERTCTL_PAGERDUTY_ROUTING_KEY`.",
   },
   CERTCTL_PUBLIC_URL: {
     type: 'URL',
@@ -566,6 +649,16 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
     type: 'duration',
     default: '30s',
     description: 'How often short-lived certificates (profile TTL under one hour) are marked Expired.',
+  },
+  CERTCTL_SLACK_CHANNEL: {
+    type: 'string',
+    description:
+      "Channel the Slack message goes to instead of the webhook's own: `#name` or a channel ID (`C0123456789`). Honoured by legacy incoming webhooks only; Slack-app webhooks ignore it.",
+  },
+  CERTCTL_SLACK_USERNAME: {
+    type: 'string',
+    description:
+      'Name the Slack message is posted under (at most 80 characters). Honoured by legacy incoming webhooks only; Slack-app webhooks post as the app.',
   },
   CERTCTL_SLACK_WEBHOOK_URL: { type: 'URL', description: 'Slack incoming webhook URL; turns the Slack channel on.' },
   CERTCTL_SMTP_FROM_ADDRESS: { type: 'string', description: 'Sender address; required when email is on.' },

@@ -20,6 +20,8 @@ const profile = (over: Partial<ProfileEntity> = {}): ProfileEntity => ({
   requiresApproval: false,
   requiredApprovals: 1,
   approverRoles: [],
+  acmeAuthMode: null,
+  acmeEabRequired: null,
   createdAt: new Date(0),
   updatedAt: new Date(0),
   ...over,
@@ -79,5 +81,10 @@ describe('profile edit gate rules', () => {
     expect(() => fromEditPayload(null)).toThrow(/no changes/);
     expect(() => fromEditPayload({ changes: { id: 'prof-other' } })).toThrow(/unexpected change "id"/);
     expect(() => fromEditPayload({ changes: { name: null } })).toThrow(/unexpected change "name"/);
+    // The ACME overrides are nullable: null puts the profile back on the server default.
+    expect(fromEditPayload({ changes: { acme_auth_mode: null, acme_eab_required: false } })).toEqual({
+      acmeAuthMode: null,
+      acmeEabRequired: false,
+    });
   });
 });

@@ -17,11 +17,15 @@ export const PROFILE_PATCH_FIELDS = {
   requiresApproval: 'requires_approval',
   requiredApprovals: 'required_approvals',
   approverRoles: 'approver_roles',
+  acmeAuthMode: 'acme_auth_mode',
+  acmeEabRequired: 'acme_eab_required',
 } as const satisfies Record<keyof ProfileWrite, string>;
 
 type PatchKey = keyof typeof PROFILE_PATCH_FIELDS;
 const PATCH_KEYS = Object.keys(PROFILE_PATCH_FIELDS) as PatchKey[];
 const BY_API_FIELD = new Map(PATCH_KEYS.map((k) => [PROFILE_PATCH_FIELDS[k] as string, k]));
+/** Fields whose null is a value (back to the server-wide default), not a missing change. */
+const NULLABLE: ReadonlySet<PatchKey> = new Set(['acmeAuthMode', 'acmeEabRequired']);
 
 /** JSON with object keys sorted: jsonb reorders keys, so plain JSON.stringify would see changes that are not. */
 function canonical(v: unknown): string {
@@ -98,7 +102,7 @@ export function fromEditPayload(payload: Record<string, unknown> | null): Profil
   const out: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(changes)) {
     const key = BY_API_FIELD.get(field);
-    if (!key || value === undefined || value === null) {
+    if (!key || value === undefined || (value === null && !NULLABLE.has(key))) {
       throw new Error(`profile_edit approval payload has an unexpected change ${JSON.stringify(field)}`);
     }
     out[key] = value;

@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { KeyAlgorithmRule, SanRules } from '@certctl/domain';
+import type { AcmeAuthMode } from '../acme/acme-config';
 
 @Entity({ name: 'certificate_profiles' })
 export class ProfileEntity {
@@ -15,6 +16,10 @@ export class ProfileEntity {
   /** Approval policy: distinct approvals needed (M-of-N), and the role ids an approver must hold one of. */
   @Column({ type: 'integer', name: 'required_approvals' }) requiredApprovals!: number;
   @Column({ type: 'text', array: true, name: 'approver_roles' }) approverRoles!: string[];
+  /** ACME auth mode of `/acme/profile/{id}/`; null: CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE. */
+  @Column({ type: 'text', name: 'acme_auth_mode', nullable: true }) acmeAuthMode!: AcmeAuthMode | null;
+  /** newAccount there needs External Account Binding; null: CERTCTL_ACME_SERVER_EAB_REQUIRED. */
+  @Column({ type: 'boolean', name: 'acme_eab_required', nullable: true }) acmeEabRequired!: boolean | null;
   @CreateDateColumn({ type: 'timestamptz', name: 'created_at' }) createdAt!: Date;
   @UpdateDateColumn({ type: 'timestamptz', name: 'updated_at' }) updatedAt!: Date;
 }

@@ -64,6 +64,8 @@ describe('/api/v1/profiles', () => {
       requires_approval: false,
       required_approvals: 2,
       approver_roles: ['role-operator', 'role-auditor'],
+      acme_auth_mode: null,
+      acme_eab_required: null,
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });

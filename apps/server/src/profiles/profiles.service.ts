@@ -117,6 +117,8 @@ export class ProfilesService {
           requiresApproval: body.requires_approval ?? false,
           requiredApprovals: body.required_approvals ?? DEFAULT_APPROVAL_POLICY.required_approvals,
           approverRoles: c.approverRoles!,
+          acmeAuthMode: body.acme_auth_mode ?? null,
+          acmeEabRequired: body.acme_eab_required ?? null,
         });
         await this.audit.recordDomain(m, actor, 'profile_created', 'profile', id, {
           name: profile.name,
@@ -147,6 +149,9 @@ export class ProfilesService {
       ...(body.must_staple !== undefined && { mustStaple: body.must_staple }),
       ...(body.requires_approval !== undefined && { requiresApproval: body.requires_approval }),
       ...(body.required_approvals !== undefined && { requiredApprovals: body.required_approvals }),
+      // null clears the override: the profile follows the server-wide ACME default again.
+      ...(body.acme_auth_mode !== undefined && { acmeAuthMode: body.acme_auth_mode }),
+      ...(body.acme_eab_required !== undefined && { acmeEabRequired: body.acme_eab_required }),
       ...c,
     };
     try {

@@ -5,6 +5,7 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
+  IsIn,
   IsInt,
   IsObject,
   IsOptional,
@@ -29,6 +30,7 @@ import {
 } from '@certctl/domain';
 import { ListQueryDto } from '../../http/list-query.dto';
 import { PageOf } from '../../http/page.dto';
+import type { AcmeAuthMode } from '../../acme/acme-config';
 import type { ProfileEntity } from '../profile.entity';
 import { IsClientId } from '../../http/dto-fields';
 
@@ -41,6 +43,12 @@ const REQUIRED_APPROVALS_DESCRIPTION =
 const APPROVER_ROLES_DESCRIPTION =
   'Role ids (e.g. `role-security`); when non-empty an approver must hold one of them. Each must exist.';
 const TTL_MESSAGE = `max_ttl_seconds must be an integer from 1 to ${PROFILE_MAX_TTL_SECONDS} (825 days)`;
+const ACME_AUTH_MODES = ['trust_authenticated', 'challenge'] as const satisfies readonly AcmeAuthMode[];
+const ACME_AUTH_MODE_MESSAGE = 'acme_auth_mode must be trust_authenticated, challenge or null';
+const ACME_AUTH_MODE_DESCRIPTION =
+  'ACME auth mode at `/acme/profile/{id}/`: `trust_authenticated` (an authenticated account is authorized at once) or `challenge` (http-01/dns-01/tls-alpn-01 validation). null: CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE.';
+const ACME_EAB_DESCRIPTION =
+  'Whether newAccount at `/acme/profile/{id}/` needs External Account Binding. null: CERTCTL_ACME_SERVER_EAB_REQUIRED.';
 /** Optional, but when present never null (the column is NOT NULL). */
 const Present = (field: string) => ValidateIf((o: Record<string, unknown>) => o[field] !== undefined);
 
@@ -132,6 +140,10 @@ export class ProfileDto {
   required_approvals!: number;
   @ApiProperty({ type: [String], example: ['role-security'], description: APPROVER_ROLES_DESCRIPTION })
   approver_roles!: string[];
+  @ApiProperty({ enum: ACME_AUTH_MODES, nullable: true, description: ACME_AUTH_MODE_DESCRIPTION })
+  acme_auth_mode!: AcmeAuthMode | null;
+  @ApiProperty({ type: Boolean, nullable: true, description: ACME_EAB_DESCRIPTION })
+  acme_eab_required!: boolean | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
 
@@ -148,6 +160,8 @@ export class ProfileDto {
       requires_approval: e.requiresApproval,
       required_approvals: e.requiredApprovals,
       approver_roles: e.approverRoles,
+      acme_auth_mode: e.acmeAuthMode,
+      acme_eab_required: e.acmeEabRequired,
       created_at: e.createdAt.toISOString(),
       updated_at: e.updatedAt.toISOString(),
     };
@@ -166,6 +180,8 @@ export const PROFILE_FIELDS = [
   'requires_approval',
   'required_approvals',
   'approver_roles',
+  'acme_auth_mode',
+  'acme_eab_required',
   'created_at',
   'updated_at',
 ] as const;
@@ -259,6 +275,16 @@ export class CreateProfileDto {
   @ArrayMaxSize(MAX_APPROVER_ROLES)
   @IsArray({ message: 'approver_roles must be an array of role ids' })
   approver_roles?: string[];
+
+  @ApiPropertyOptional({ enum: ACME_AUTH_MODES, nullable: true, description: ACME_AUTH_MODE_DESCRIPTION })
+  @IsOptional()
+  @IsIn(ACME_AUTH_MODES, { message: ACME_AUTH_MODE_MESSAGE })
+  acme_auth_mode?: AcmeAuthMode | null;
+
+  @ApiPropertyOptional({ type: Boolean, nullable: true, description: ACME_EAB_DESCRIPTION })
+  @IsOptional()
+  @IsBoolean({ message: 'acme_eab_required must be true, false or null' })
+  acme_eab_required?: boolean | null;
 }
 
 /** Partial update: absent fields keep their value; lists and san_rules are replaced whole. */
@@ -341,6 +367,16 @@ export class UpdateProfileDto {
   @ArrayMaxSize(MAX_APPROVER_ROLES)
   @IsArray({ message: 'approver_roles must be an array of role ids' })
   approver_roles?: string[];
+
+  @ApiPropertyOptional({ enum: ACME_AUTH_MODES, nullable: true, description: ACME_AUTH_MODE_DESCRIPTION })
+  @IsOptional()
+  @IsIn(ACME_AUTH_MODES, { message: ACME_AUTH_MODE_MESSAGE })
+  acme_auth_mode?: AcmeAuthMode | null;
+
+  @ApiPropertyOptional({ type: Boolean, nullable: true, description: ACME_EAB_DESCRIPTION })
+  @IsOptional()
+  @IsBoolean({ message: 'acme_eab_required must be true, false or null' })
+  acme_eab_required?: boolean | null;
 }
 
 export class ProfileListQueryDto extends ListQueryDto {
