@@ -33,7 +33,7 @@ export interface paths {
     };
     /**
      * DER CRL of an issuer (its top CA) or of an intermediate CA
-     * @description Cached; ETag + If-None-Match answers 304; Cache-Control max-age runs to nextUpdate. Revoked, unexpired certificates the CA signed, except those of short-lived profiles (max TTL under an hour).
+     * @description Cached; ETag + If-None-Match answers 304; Cache-Control max-age runs to nextUpdate. Revoked, unexpired certificates the CA signed, except those of short-lived profiles (max TTL under an hour). For an OpenSSL-script issuer: the CRL its crl_script makes (cached, remade after revocations and when due).
      */
     get: operations['getCrl'];
     put?: never;
@@ -2919,6 +2919,13 @@ export interface components {
        *     ]
        */
       approver_roles: string[];
+      /**
+       * @description ACME auth mode at `/acme/profile/{id}/`: `trust_authenticated` (an authenticated account is authorized at once) or `challenge` (http-01/dns-01/tls-alpn-01 validation). null: CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE.
+       * @enum {string|null}
+       */
+      acme_auth_mode: 'trust_authenticated' | 'challenge' | null;
+      /** @description Whether newAccount at `/acme/profile/{id}/` needs External Account Binding. null: CERTCTL_ACME_SERVER_EAB_REQUIRED. */
+      acme_eab_required: boolean | null;
       /** Format: date-time */
       created_at: string;
       /** Format: date-time */
@@ -3013,6 +3020,13 @@ export interface components {
        *     ]
        */
       approver_roles: string[];
+      /**
+       * @description ACME auth mode at `/acme/profile/{id}/`: `trust_authenticated` (an authenticated account is authorized at once) or `challenge` (http-01/dns-01/tls-alpn-01 validation). null: CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE.
+       * @enum {string|null}
+       */
+      acme_auth_mode?: 'trust_authenticated' | 'challenge' | null;
+      /** @description Whether newAccount at `/acme/profile/{id}/` needs External Account Binding. null: CERTCTL_ACME_SERVER_EAB_REQUIRED. */
+      acme_eab_required?: boolean | null;
     };
     UpdateProfileDto: {
       /** @example TLS server */
@@ -3035,6 +3049,13 @@ export interface components {
        *     ]
        */
       approver_roles?: string[];
+      /**
+       * @description ACME auth mode at `/acme/profile/{id}/`: `trust_authenticated` (an authenticated account is authorized at once) or `challenge` (http-01/dns-01/tls-alpn-01 validation). null: CERTCTL_ACME_SERVER_DEFAULT_AUTH_MODE.
+       * @enum {string|null}
+       */
+      acme_auth_mode?: 'trust_authenticated' | 'challenge' | null;
+      /** @description Whether newAccount at `/acme/profile/{id}/` needs External Account Binding. null: CERTCTL_ACME_SERVER_EAB_REQUIRED. */
+      acme_eab_required?: boolean | null;
     };
     ProfileEditPendingDto: {
       /**
@@ -4640,8 +4661,17 @@ export interface operations {
           'application/pkix-crl': string;
         };
       };
-      /** @description No such issuer/CA, or not a Local CA issuer */
+      /** @description No such issuer/CA, not a Local CA issuer, or an OpenSSL-script issuer without crl_script */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/pkix-crl': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The CRL cannot be made now (signing failed, or the crl_script failed) and no valid one is cached */
+      503: {
         headers: {
           [name: string]: unknown;
         };
