@@ -292,9 +292,12 @@ export class IssuanceService implements OnModuleInit {
       profile,
       ...('csr' in key ? { csr: key.csr } : { publicKeySpki: key.publicKeySpki, csr: key.serverCsr }),
     };
-    if ('csr' in key && profile) {
-      // The full profile verdict on the CSR's key (names are the certificate's, checked again by issueLeaf).
-      validateCsrAgainstProfile({ ...key.csr, commonName: cert.common_name, sans }, profile);
+    if (profile) {
+      // The full profile verdict on the key and the certificate's names, whoever made the key: the
+      // Local CA checks again when it signs, but a remote CA (ACME, Vault, DigiCert, ...) signs
+      // whatever names it may, so this is the profile's only gate on that path.
+      const csr = 'csr' in key ? key.csr : key.serverCsr;
+      validateCsrAgainstProfile({ ...csr, commonName: cert.common_name, sans }, profile);
     }
     const { connector, ca, issuer } = await this.connectors.forIssuance(cert.issuer_id);
     if (job.type === JobType.Renewal) request.replacesCertPem = await this.replacedLeaf(cert.id, issuer.id);

@@ -266,4 +266,26 @@ describe('Vault PKI issuer, server keygen mode (the server signs a CSR with the 
       ossl.ok(['req', '-in', 'srv-csr.pem', '-noout', '-pubkey']),
     );
   });
+
+  it("refuses names the profile does not permit before asking Vault (the profile is the only gate on a remote CA's path)", async () => {
+    const key = `Bearer ${(await s.mintKey(['admin'])).key}`;
+    const certId = `mc-vault-srv-out-${tag}`;
+    await createCertificate(s, key, {
+      id: certId,
+      commonName: 'ok.remote.example.com',
+      issuerId: `iss-vault-srv-${tag}`,
+      profileId: `prof-srv-${tag}`,
+    });
+    // The certificate's names leave the profile afterwards (an edit, or a profile tightened later).
+    await s.ds.query(`UPDATE managed_certificates SET common_name = 'www.elsewhere.example.org' WHERE id = $1`, [
+      certId,
+    ]);
+    const signsBefore = vault.to('/v1/pki/sign/web').length;
+    const jobId = await runNewJob(s, certId, 'Issuance');
+    const job = await awaitJobStatus(s, jobId, ['Completed', 'Failed']);
+    expect(job.status).toBe('Failed');
+    expect(job.last_error).toContain('www.elsewhere.example.org');
+    expect(vault.to('/v1/pki/sign/web')).toHaveLength(signsBefore);
+    expect(await certificateVersions(s, certId)).toEqual([]);
+  });
 });

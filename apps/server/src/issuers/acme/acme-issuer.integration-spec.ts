@@ -5,7 +5,6 @@ import {
   certificateVersions,
   createCertificate,
   createProfile,
-  firstCertificatePem,
   ISSUING_ENV,
   runNewJob,
 } from '../../../../../test/integration/issued-certificates';
@@ -16,6 +15,7 @@ import {
   type PrivateDatabase,
   type TestApp,
 } from '../../../../../test/integration/test-app';
+import { createAcmeIssuer, verifyAgainstPebbleRoot } from './testing/acme-issuer-fixture';
 
 const EAB_KID = 'kid-certctl';
 const EAB_HMAC = randomBytes(32).toString('base64url');
@@ -52,7 +52,7 @@ describe('ACME issuer against Pebble', () => {
       CERTCTL_ACME_CLIENT_HTTP01_ADDRESS: `127.0.0.1:${responderPort}`,
     });
     admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-    await createProfile(t, admin, `prof-acme-${tag}`, 'acme.test', 90 * 86_400);
+    await createProfile(t, admin, `prof-acme-${tag}`, `${tag}.acme.test`, 90 * 86_400);
   }, 120_000);
 
   afterAll(async () => {
@@ -62,23 +62,8 @@ describe('ACME issuer against Pebble', () => {
     await validating?.stop();
   });
 
-  async function createIssuer(id: string, pebble: Pebble, extra: Record<string, unknown> = {}) {
-    const res = await t.http
-      .post('/api/v1/issuers')
-      .set('Authorization', admin)
-      .send({
-        id,
-        name: id,
-        type: 'ACME',
-        config: {
-          directory_url: pebble.directoryUrl,
-          email: 'ops@acme.test',
-          trust_ca_path: pebble.tlsCaPath,
-          ...extra,
-        },
-      });
-    expect(res.status).toBe(201);
-  }
+  const createIssuer = (id: string, pebble: Pebble, extra: Record<string, unknown> = {}) =>
+    createAcmeIssuer(t, admin, id, pebble, extra);
 
   async function issue(certId: string, issuerId: string, names: string[], type: 'Issuance' | 'Renewal' = 'Issuance') {
     if (type === 'Issuance') {
@@ -92,14 +77,6 @@ describe('ACME issuer against Pebble', () => {
     }
     const jobId = await runNewJob(t, certId, type);
     return awaitJobStatus(t, jobId, ['Completed', 'Failed']);
-  }
-
-  function verifyAgainstRoot(pebble: Pebble, pemChain: string, root: string): string {
-    pebble.dir.write('root.pem', root);
-    pebble.dir.write('chain.pem', pemChain);
-    pebble.dir.write('leaf.pem', firstCertificatePem(pemChain));
-    const r = pebble.dir.run(['verify', '-CAfile', 'root.pem', '-untrusted', 'chain.pem', 'leaf.pem']);
-    return r.stdout + r.stderr;
   }
 
   it('the test action fetches the directory: reachable, no ARI at Pebble', async () => {
@@ -118,7 +95,7 @@ describe('ACME issuer against Pebble', () => {
     expect(job.status).toBe('Completed');
     const [v] = await certificateVersions(t, `mc-acme-${tag}`);
     expect(v.issuer_id).toBe(`iss-acme-${tag}`);
-    expect(verifyAgainstRoot(always, v.pem_chain, await always.rootPem())).toContain('leaf.pem: OK');
+    expect(await verifyAgainstPebbleRoot(always, v.pem_chain)).toContain('leaf.pem: OK');
     const text = always.dir.ok(['x509', '-in', 'leaf.pem', '-noout', '-ext', 'subjectAltName']);
     for (const n of names) expect(text).toContain(`DNS:${n}`);
     expect((await always.certStatus(v.serial_number)).Status).toBe('Valid');
@@ -175,7 +152,7 @@ describe('ACME issuer against Pebble', () => {
     expect(job.last_error).toBeNull();
     expect(job.status).toBe('Completed');
     const [v] = await certificateVersions(t, `mc-acme-eab-${tag}`);
-    expect(verifyAgainstRoot(validating, v.pem_chain, await validating.rootPem())).toContain('leaf.pem: OK');
+    expect(await verifyAgainstPebbleRoot(validating, v.pem_chain)).toContain('leaf.pem: OK');
     // The authorizations were really validated (not always-valid): Pebble's VA fetched the responder.
     expect(validating.logs()).toContain(`Attempting to validate w/ HTTP: http://shop.${tag}.acme.test`);
     expect(validating.logs()).toMatch(/set VALID by completed challenge/);
