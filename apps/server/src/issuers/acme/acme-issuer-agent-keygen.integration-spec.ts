@@ -25,7 +25,7 @@ import {
   type PrivateDatabase,
   type TestApp,
 } from '../../../../../test/integration/test-app';
-import { createAcmeIssuer, verifyAgainstPebbleRoot } from './testing/acme-issuer-fixture';
+import { createAcmeIssuer, verifyAgainstPebbleRoot } from '../../../../../test/integration/acme-issuer-fixture';
 
 /**
  * The ACME issuer in the default (agent) keygen mode: the job waits AwaitingCSR, the agent's

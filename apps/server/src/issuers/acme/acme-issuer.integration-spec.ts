@@ -15,7 +15,7 @@ import {
   type PrivateDatabase,
   type TestApp,
 } from '../../../../../test/integration/test-app';
-import { createAcmeIssuer, verifyAgainstPebbleRoot } from './testing/acme-issuer-fixture';
+import { createAcmeIssuer, verifyAgainstPebbleRoot } from '../../../../../test/integration/acme-issuer-fixture';
 
 const EAB_KID = 'kid-certctl';
 const EAB_HMAC = randomBytes(32).toString('base64url');

@@ -1,6 +1,6 @@
-import type { Pebble } from '../../../../../../libs/connectors/src/issuers/acme/testing/pebble';
-import { firstCertificatePem } from '../../../../../../test/integration/issued-certificates';
-import type { TestApp } from '../../../../../../test/integration/test-app';
+import type { Pebble } from '../../libs/connectors/src/issuers/acme/testing/pebble';
+import { firstCertificatePem } from './issued-certificates';
+import type { TestApp } from './test-app';
 
 /** Test helpers shared by the ACME issuer integration specs (server and agent keygen). */
 
