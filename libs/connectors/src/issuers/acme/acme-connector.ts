@@ -223,36 +223,42 @@ export class AcmeConnector implements IssuerConnector {
     return { kid: body.eab_kid, hmacKeyB64url: body.eab_hmac_key };
   }
 
-  /** Proves every pending authorization of the order; all are answered at once, each cleaned up after. */
+  /**
+   * Proves every pending authorization of the order, all at once, and cleans up only when all
+   * have settled: a wildcard and its base name share one `_acme-challenge` record, and an
+   * operator's cleanup hook may remove every value of it while the other is still validating.
+   */
   private async authorize(client: AcmeClient, order: AcmeOrder): Promise<void> {
-    const results = await Promise.allSettled(order.authorizations.map((u) => this.proveOne(client, u)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      const results = await Promise.allSettled(order.authorizations.map((u) => this.proveOne(client, u, cleanups)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      await Promise.all(cleanups.map((cleanup) => cleanup().catch(() => undefined)));
+    }
   }
 
-  private async proveOne(client: AcmeClient, authzUrl: string): Promise<void> {
+  private async proveOne(client: AcmeClient, authzUrl: string, cleanups: (() => Promise<void>)[]): Promise<void> {
     const authz = await client.authorization(authzUrl);
     if (authz.status === 'valid') return;
     const name = authz.identifier.value;
     if (authz.status !== 'pending') throw invalid(`ACME authorization for ${name} is ${authz.status}`);
     const { solver, challenge } = this.pickChallenge(authz);
     const presented = await solver.present(authz, challenge, client);
-    try {
-      await client.respond(challenge.url);
-      const settled = await client.poll<AcmeAuthorization>(
-        authzUrl,
-        'authorization',
-        (a) => a.status !== 'pending',
-        SETTLE_TIMEOUT_MS,
+    cleanups.push(() => presented.cleanup());
+    await client.respond(challenge.url);
+    const settled = await client.poll<AcmeAuthorization>(
+      authzUrl,
+      'authorization',
+      (a) => a.status !== 'pending',
+      SETTLE_TIMEOUT_MS,
+    );
+    if (settled.status !== 'valid') {
+      const err = settled.challenges.find((c) => c.url === challenge.url)?.error;
+      throw invalid(
+        `ACME ${challenge.type} validation of ${name} failed${err ? `: ${describeProblem(err)}` : ` (${settled.status})`}`,
       );
-      if (settled.status !== 'valid') {
-        const err = settled.challenges.find((c) => c.url === challenge.url)?.error;
-        throw invalid(
-          `ACME ${challenge.type} validation of ${name} failed${err ? `: ${describeProblem(err)}` : ` (${settled.status})`}`,
-        );
-      }
-    } finally {
-      await presented.cleanup().catch(() => undefined);
     }
   }
 
