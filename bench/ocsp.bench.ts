@@ -24,9 +24,8 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createRootCa, exportPrivateKeyPem } from '@certctl/pki';
-import { ocspResponderKeyContext } from '../apps/server/src/pki-endpoints/ocsp-responder.store';
+import { caKeyContext, ocspResponderKeyContext } from '../apps/server/src/secrets/seal-contexts';
 import { SecretBox } from '../apps/server/src/secrets/secret-box';
-import { caKeyContext } from '../apps/server/src/secrets/secrets.module';
 import { OpensslDir } from '../libs/pki/src/keys/testing';
 import {
   benchStore,

@@ -6,6 +6,7 @@ import { DomainError, ErrorCode, newId } from '@certctl/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import type { Principal } from '../http/request-context';
 import { rowsOf } from '../database/sql';
+import { acmeEabKeyContext } from '../secrets/seal-contexts';
 import { SecretBox } from '../secrets/secret-box';
 
 export interface CreatedEabKey {
@@ -14,9 +15,6 @@ export interface CreatedEabKey {
   hmacKey: string;
   createdAt: Date;
 }
-
-/** Seal context of an EAB HMAC key (`acme_eab_keys.sealed_key`): `{ hmac_key }`. */
-export const acmeEabKeyContext = (kid: string): string => `acme_eab_keys:${kid}`;
 
 /**
  * External Account Binding keys (RFC 8555 7.3.4). The HMAC key must be usable again to

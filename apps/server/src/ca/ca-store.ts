@@ -23,7 +23,7 @@ import {
 import { AuditRepository, SYSTEM_ACTOR } from '../audit/audit.repository';
 import { rowsOf } from '../database/sql';
 import { SecretBox } from '../secrets/secret-box';
-import { caKeyContext, sealContext } from '../secrets/secrets.module';
+import { caKeyContext, sealContext } from '../secrets/seal-contexts';
 
 /** A row of `issuer_cas`. */
 export interface IssuerCaRow {

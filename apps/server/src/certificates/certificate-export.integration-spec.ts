@@ -20,7 +20,7 @@ import {
   type TestApp,
 } from '../../../../test/integration/test-app';
 import { SecretBox } from '../secrets/secret-box';
-import { versionKeyContext } from '../secrets/secrets.module';
+import { versionKeyContext } from '../secrets/seal-contexts';
 
 const KEY = 'certificate-export-test-passphrase-0123456789';
 const PASSWORD = 'correct horse battery';

@@ -4,7 +4,7 @@ import { derToPem, pemToDers, toPkcs12 } from '@certctl/pki';
 import { AuditRepository } from '../audit/audit.repository';
 import type { Principal } from '../http/request-context';
 import { SecretBox } from '../secrets/secret-box';
-import { versionKeyContext } from '../secrets/secrets.module';
+import { versionKeyContext } from '../secrets/seal-contexts';
 import { CertificateActionsRepository, type VersionMaterial } from './certificate-actions.repository';
 import { CertificatesRepository } from './certificates.repository';
 import { checkPathId } from './certificates.service';

@@ -41,7 +41,7 @@ import { JobEntity } from '../jobs/job.entity';
 import { checkSan } from '../certificates/names';
 import { PolicyEvaluationService } from '../policies/policy-evaluation.service';
 import { SecretBox } from '../secrets/secret-box';
-import { versionKeyContext } from '../secrets/secrets.module';
+import { versionKeyContext } from '../secrets/seal-contexts';
 import { IssuerOrderQueue, orderPollDelayMs } from './issuer-order-queue';
 import { IssuerOrdersRepository, type IssuerOrderRow } from './issuer-orders.repository';
 

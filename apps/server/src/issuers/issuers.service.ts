@@ -5,7 +5,7 @@ import { AuditRepository } from '../audit/audit.repository';
 import { rethrowConstraint } from '../database/pg-errors';
 import type { Principal } from '../http/request-context';
 import { SecretBox } from '../secrets/secret-box';
-import { sealContext } from '../secrets/secrets.module';
+import { sealContext } from '../secrets/seal-contexts';
 import {
   IssuerDto,
   type CreateIssuerDto,

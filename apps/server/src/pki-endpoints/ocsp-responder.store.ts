@@ -10,13 +10,10 @@ import {
 import { AuditRepository, SYSTEM_ACTOR } from '../audit/audit.repository';
 import { CaStore } from '../ca/ca-store';
 import { AppConfig } from '../config/config.schema';
+import { ocspResponderKeyContext } from '../secrets/seal-contexts';
 import { SecretBox } from '../secrets/secret-box';
 import { lockExclusive, PkiRepository } from './pki.repository';
 
-/** Seal context of an OCSP responder key (`ocsp_responders.sealed_key`): `{ private_key_pem }`. */
-export function ocspResponderKeyContext(responderId: string): string {
-  return `ocsp_responders:${responderId}`;
-}
 
 export interface LoadedResponder {
   id: string;

@@ -21,6 +21,7 @@ import { CaStore, type LoadedCa } from '../ca/ca-store';
 import { AppConfig, ConfigError, publicBaseUrl } from '../config/config.schema';
 import { rowsOf } from '../database/sql';
 import type { ScepLabelConfig } from '../enrollment/enrollment-config';
+import { sealContextOf } from '../secrets/seal-contexts';
 import { SecretBox } from '../secrets/secret-box';
 
 /** What a label answers GetCACert with, and the RA that decrypts and signs its PKIMessages. */
@@ -46,10 +47,6 @@ const GENERATED_CACHE_MS = 5 * 60_000;
 /** CERTCTL_SCEP_ or CERTCTL_SCEP_PROFILE_<LABEL>_ (as enrollment-config names the variables). */
 export function scepEnvPrefix(label: string): string {
   return label === '' ? 'CERTCTL_SCEP_' : `CERTCTL_SCEP_PROFILE_${label.toUpperCase().replace(/-/g, '_')}_`;
-}
-
-export function sealContextOf(label: string): string {
-  return `scep_ra_keys:${label || 'default'}`;
 }
 
 const isRsa = (der: Uint8Array): boolean =>

@@ -2,64 +2,10 @@ import { Global, Injectable, Module, OnApplicationBootstrap } from '@nestjs/comm
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/config.schema';
-import { acmeEabKeyContext } from '../acme/acme-eab';
-import { acmeAccountContext } from '../issuers/acme/acme-account.store';
-import { ocspResponderKeyContext } from '../pki-endpoints/ocsp-responder.store';
-import { sealContextOf } from '../scep/scep-ra.service';
+import { SEALED_COLUMNS } from './seal-contexts';
 import { SecretBox, SecretDecryptError, SecretKeyMissingError } from './secret-box';
 
-/** Tables whose rows carry a sealed `secret_config`; the row is `<table>:<id>` context. */
-export const SEALED_TABLES = ['issuers', 'deployment_targets'] as const;
-
-export function sealContext(table: (typeof SEALED_TABLES)[number], id: string): string {
-  return `${table}:${id}`;
-}
-
-/** A column holding SecretBox blobs, and how a row's seal context is made from its columns. */
-export interface SealedColumn {
-  table: string;
-  column: string;
-  /** The columns the context is made of (selected beside the blob). */
-  keys: readonly string[];
-  context: (row: Record<string, string>) => string;
-}
-
-/**
- * Every column of sealed data. The contexts call the functions the writers use (lazily: some
- * of their modules import this one).
- */
-export const SEALED_COLUMNS: readonly SealedColumn[] = [
-  { table: 'issuers', column: 'secret_config', keys: ['id'], context: (r) => sealContext('issuers', r.id) },
-  {
-    table: 'deployment_targets',
-    column: 'secret_config',
-    keys: ['id'],
-    context: (r) => sealContext('deployment_targets', r.id),
-  },
-  { table: 'issuer_cas', column: 'sealed_key', keys: ['id'], context: (r) => caKeyContext(r.id) },
-  { table: 'ocsp_responders', column: 'sealed_key', keys: ['id'], context: (r) => ocspResponderKeyContext(r.id) },
-  { table: 'scep_ra_keys', column: 'sealed_key', keys: ['label'], context: (r) => sealContextOf(r.label) },
-  { table: 'acme_eab_keys', column: 'sealed_key', keys: ['kid'], context: (r) => acmeEabKeyContext(r.kid) },
-  {
-    table: 'acme_client_accounts',
-    column: 'sealed_key',
-    keys: ['issuer_id', 'directory_url'],
-    context: (r) => acmeAccountContext(r.issuer_id, r.directory_url),
-  },
-  {
-    table: 'certificate_versions',
-    column: 'sealed_private_key',
-    keys: ['id'],
-    context: (r) => versionKeyContext(r.id),
-  },
-  // An asynchronous CA's order keeps the server-generated key sealed to its future version.
-  {
-    table: 'issuer_orders',
-    column: 'sealed_private_key',
-    keys: ['version_id'],
-    context: (r) => versionKeyContext(r.version_id),
-  },
-];
+export { SEALED_COLUMNS, type SealedColumn } from './seal-contexts';
 
 /**
  * Fail closed at boot: sealed data without a passphrase, or a passphrase that does not open
@@ -107,16 +53,3 @@ export class SealedSecretsBootCheck implements OnApplicationBootstrap {
   exports: [SecretBox],
 })
 export class SecretsModule {}
-
-/**
- * Seal context of a server-generated private key (`certificate_versions.sealed_private_key`,
- * CERTCTL_KEYGEN_MODE=server only). The sealed object is `{ private_key_pem: string }`.
- */
-export function versionKeyContext(versionId: string): string {
-  return `certificate_versions:${versionId}`;
-}
-
-/** Seal context of a CA key (`issuer_cas.sealed_key`); the sealed object is `{ private_key_pem: string }`. */
-export function caKeyContext(caId: string): string {
-  return `issuer_cas:${caId}`;
-}

@@ -3,12 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { AcmeAccountKey, AcmeAccountStore } from '@certctl/connectors';
 import { rowsOf } from '../../database/sql';
+import { acmeAccountContext } from '../../secrets/seal-contexts';
 import { SecretBox } from '../../secrets/secret-box';
 
-/** Seal context of an ACME account key: bound to its issuer and directory. */
-export function acmeAccountContext(issuerId: string, directoryUrl: string): string {
-  return `acme_client_accounts:${issuerId}:${directoryUrl}`;
-}
 
 interface AccountRow {
   sealed_key: Buffer;
