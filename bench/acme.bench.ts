@@ -21,13 +21,10 @@
  */
 import 'reflect-metadata';
 import { Agent, request } from 'node:https';
-import type { ChildProcess } from 'node:child_process';
-import { Client } from 'pg';
 import { createSelfSignedTlsBundle, generateKeyPair } from '@certctl/pki';
-import { OpensslDir } from '../libs/pki/src/keys/testing';
 import { acmeKey, signJws, type AcmeKey } from '../e2e/support/acme-jws';
 import { csrDer } from '../e2e/support/acme-supertest';
-import { benchStore, serveBenchChild, startServerChild, SWC_HOOK, table } from './support/bench-kit';
+import { benchStore, benchSuite, startServerChild, SWC_HOOK, table } from './support/bench-kit';
 
 const FLOWS = Number(process.env.BENCH_ACME_FLOWS ?? 200);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,8').split(',').map(Number);
@@ -130,25 +127,12 @@ class BenchAccount {
   }
 }
 
-if (process.env[SERVER_FLAG] === '1') {
-  serveBenchChild();
-} else {
-  describe('ACME throughput: newOrder -> finalize -> download flows per second', () => {
-    const t = new OpensslDir();
-    const servers: ChildProcess[] = [];
-
-    beforeAll(() => store.create());
-    afterAll(async () => {
-      for (const s of servers) s.kill('SIGTERM');
-      await store.drop();
-      t.remove();
-    });
-
+benchSuite(
+  'ACME throughput: newOrder -> finalize -> download flows per second',
+  { serverFlag: SERVER_FLAG, store },
+  (t, servers) => {
     it('prints flows/s and flow p50/p99 for 1 and 8 concurrent accounts', async () => {
-      const db = new Client({ connectionString: store.dbUrl });
-      await db.connect();
-      await db.query(`INSERT INTO issuers (id, name, type, config) VALUES ($1, $1, 'LocalCA', '{}')`, [issuerId]);
-      await db.end();
+      await store.insertLocalCaIssuer(issuerId);
 
       t.write('hook.js', SWC_HOOK);
       const tls = await createSelfSignedTlsBundle({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
@@ -226,5 +210,5 @@ if (process.env[SERVER_FLAG] === '1') {
         ),
       );
     });
-  });
-}
+  },
+);

@@ -24,20 +24,18 @@
  */
 // @peculiar/x509 resolves its ASN.1 services through tsyringe, which needs the metadata polyfill first.
 import 'reflect-metadata';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { KeyObject, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import * as pkijs from 'pkijs';
-import { Client } from 'pg';
 import { buildCsr, createSelfSignedTlsBundle, generateKeyPair, pemToDers, type CryptoKeyPair } from '@certctl/pki';
-import { OpensslDir } from '../libs/pki/src/keys/testing';
 import { pkiMessage } from '../e2e/support/scep-messages';
 import {
   benchStore,
+  benchSuite,
   lastJson,
   LOADGEN,
   runLoadgen,
-  serveBenchChild,
   startServerChild,
   SWC_HOOK,
   table,
@@ -58,20 +56,10 @@ const SCEP_SUCCESS_HEX = '060a6086480186f845010903' + '3103130130';
 const store = benchStore('enroll', 'enroll-bench-encryption-key-0123456789abcdef');
 const issuerId = `iss-bench-${store.suffix}`;
 
-if (process.env[SERVER_FLAG] === '1') {
-  serveBenchChild();
-} else {
-  describe('Enrollment throughput: certctl SCEP vs micromdm scepserver, and certctl EST', () => {
-    const t = new OpensslDir();
-    const servers: ChildProcess[] = [];
-
-    beforeAll(() => store.create());
-    afterAll(async () => {
-      for (const s of servers) s.kill('SIGTERM');
-      await store.drop();
-      t.remove();
-    });
-
+benchSuite(
+  'Enrollment throughput: certctl SCEP vs micromdm scepserver, and certctl EST',
+  { serverFlag: SERVER_FLAG, store },
+  (t, servers) => {
     /**
      * PKCSReq bodies (base64), each its own transaction and subject (scepserver refuses a
      * subject its depot already holds), encrypted to `raCertDer`.
@@ -100,10 +88,7 @@ if (process.env[SERVER_FLAG] === '1') {
     }
 
     it('prints enrollments/s and p50/p99 for certctl and scepserver (SCEP) and certctl (EST)', async () => {
-      const db = new Client({ connectionString: store.dbUrl });
-      await db.connect();
-      await db.query(`INSERT INTO issuers (id, name, type, config) VALUES ($1, $1, 'LocalCA', '{}')`, [issuerId]);
-      await db.end();
+      await store.insertLocalCaIssuer(issuerId);
 
       t.write('hook.js', SWC_HOOK);
       t.write('loadgen.js', LOADGEN);
@@ -257,8 +242,8 @@ if (process.env[SERVER_FLAG] === '1') {
         ),
       );
     });
-  });
-}
+  },
+);
 
 /** The RA certificate of a GetCACert answer: the only certificate, or the RSA non-CA one of a PKCS#7. */
 function raOf(body: Buffer): Buffer {

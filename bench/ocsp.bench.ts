@@ -20,19 +20,18 @@
  * CERTCTL_BENCH_PG_URL, CERTCTL_BENCH_REDIS_URL; BENCH_CPU_PROF=<dir> writes a V8 CPU profile
  * of each certctl server process there (open it in Chrome DevTools).
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createRootCa, exportPrivateKeyPem } from '@certctl/pki';
 import { caKeyContext, ocspResponderKeyContext } from '../apps/server/src/secrets/seal-contexts';
 import { SecretBox } from '../apps/server/src/secrets/secret-box';
-import { OpensslDir } from '../libs/pki/src/keys/testing';
 import {
   benchStore,
+  benchSuite,
   lastJson,
   LOADGEN,
   runLoadgen,
-  serveBenchChild,
   startServerChild,
   SWC_HOOK,
   table,
@@ -49,20 +48,10 @@ const store = benchStore('ocsp', KEY);
 const suffix = store.suffix;
 const serverEnv = { ...store.serverEnv, CERTCTL_SERVER_PORT: '8443' };
 
-if (process.env[SERVER_FLAG] === '1') {
-  serveBenchChild();
-} else {
-  describe('OCSP responder throughput over HTTP: certctl (cached) vs openssl ocsp', () => {
-    const t = new OpensslDir();
-    const servers: ChildProcess[] = [];
-
-    beforeAll(() => store.create());
-    afterAll(async () => {
-      for (const s of servers) s.kill('SIGTERM');
-      await store.drop();
-      t.remove();
-    });
-
+benchSuite(
+  'OCSP responder throughput over HTTP: certctl (cached) vs openssl ocsp',
+  { serverFlag: SERVER_FLAG, store },
+  (t, servers) => {
     it('prints responses/s and p50/p99 for both responders and their ratio', async () => {
       // A Local CA issuer whose root is stored like the server stores it, and SERIALS
       // certificates it signed (status rows only: OCSP reads versions and revocations).
@@ -80,8 +69,8 @@ if (process.env[SERVER_FLAG] === '1') {
       await db.query(`INSERT INTO issuers (id, name, type, config) VALUES ($1, $1, 'LocalCA', '{}')`, [issuerId]);
       await db.query(
         `INSERT INTO issuer_cas (id, issuer_id, name, source, subject, serial_number, fingerprint_sha256, cert_pem,
-                                 key_algorithm, sealed_key, not_before, not_after)
-         VALUES ($1, $2, 'root', 'generated', $3, $4, 'bench', $5, 'ECDSA-P256', $6, $7, $8)`,
+                               key_algorithm, sealed_key, not_before, not_after)
+       VALUES ($1, $2, 'root', 'generated', $3, $4, 'bench', $5, 'ECDSA-P256', $6, $7, $8)`,
         [
           caId,
           issuerId,
@@ -106,8 +95,8 @@ if (process.env[SERVER_FLAG] === '1') {
       for (const [i, serial] of serials.entries()) {
         await db.query(
           `INSERT INTO certificate_versions (id, certificate_id, serial_number, fingerprint_sha256, pem_chain,
-                                             not_before, not_after, issuer_id, ca_id)
-           VALUES ($1, $2, $3, 'x', 'x', now(), $4, $5, $6)`,
+                                           not_before, not_after, issuer_id, ca_id)
+         VALUES ($1, $2, $3, 'x', 'x', now(), $4, $5, $6)`,
           [`cv-bench-${i}-${suffix}`, `mc-bench-${suffix}`, serial, expiry, issuerId, caId],
         );
       }
@@ -116,7 +105,7 @@ if (process.env[SERVER_FLAG] === '1') {
       for (const serial of revoked) {
         await db.query(
           `INSERT INTO certificate_revocations (id, certificate_id, issuer_id, serial_number, reason, reason_code, revoked_by, revoked_at)
-           VALUES ($1, $2, $3, $4, 'keyCompromise', 1, 'bench', now() - interval '1 hour')`,
+         VALUES ($1, $2, $3, $4, 'keyCompromise', 1, 'bench', now() - interval '1 hour')`,
           [`rev-${serial.slice(0, 12)}`, `mc-bench-${suffix}`, issuerId, serial],
         );
       }
@@ -252,5 +241,5 @@ if (process.env[SERVER_FLAG] === '1') {
         ),
       );
     });
-  });
-}
+  },
+);

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ScriptCa } from '../libs/connectors/src/issuers/openssl/testing/script-ca';
-import { apiCall, type HttpsClient } from './support/https';
 import { openssl } from './support/openssl';
-import { cleanupAll, startIssuingServer, tempDir } from './support/server-process';
-import { pollUntil, runCommand } from './support/util';
+import {
+  createAgentCertificate,
+  renewWithAgentCsr,
+  scriptCaIssuerConfig,
+  startScriptCaServer,
+  type ScriptCaServer,
+} from './support/script-ca-issuer';
+import { cleanupAll } from './support/server-process';
+import { runCommand } from './support/util';
 
 /**
  * The OpenSSL script issuer, black-box: the built server runs the operator's sign and
@@ -22,100 +27,36 @@ const ids = {
   cert: `mc-e2e-ossl-${tag}`,
 };
 
-let api: HttpsClient;
-let admin: string;
+let s: ScriptCaServer;
 let agentKey: string;
-let ca: ScriptCa;
-let dir: string;
 let leafFile: string;
 
 beforeAll(async () => {
-  ({ api, admin } = await startIssuingServer('ossl-issuer'));
-  dir = await tempDir('certctl-e2e-ossl-');
-  ca = new ScriptCa(dir);
+  s = await startScriptCaServer('ossl-issuer', 'certctl-e2e-ossl-');
 }, 60_000);
 
 afterAll(cleanupAll, 60_000);
 
-const call = (method: 'GET' | 'POST', path: string, body?: object, expected?: number, bearer = admin) =>
-  apiCall(api, bearer, method, path, body, expected);
-
 test('an OpenSSL issuer, its connection test, a profile, an agent and a certificate through the API', async () => {
-  await call(
+  await s.call(
     'POST',
     '/api/v1/issuers',
-    {
-      id: ids.issuer,
-      name: `OpenSSL ${tag}`,
-      type: 'OpenSSL',
-      config: {
-        sign_script: ca.signScript,
-        revoke_script: ca.revokeScript,
-        crl_script: ca.crlScript,
-        ca_cert_path: ca.caCertPath,
-        timeout_seconds: 30,
-      },
-    },
+    { id: ids.issuer, name: `OpenSSL ${tag}`, type: 'OpenSSL', config: scriptCaIssuerConfig(s.ca) },
     201,
   );
-  const test = await call('POST', `/api/v1/issuers/${ids.issuer}/test`, undefined, 200);
+  const test = await s.call('POST', `/api/v1/issuers/${ids.issuer}/test`, undefined, 200);
   expect(test.json).toMatchObject({ ok: true, message: 'scripts are executable' });
-  await call(
-    'POST',
-    '/api/v1/profiles',
-    {
-      id: ids.profile,
-      name: `OpenSSL ${tag}`,
-      allowed_key_algorithms: [{ algorithm: 'ECDSA', min_size: 256 }],
-      max_ttl_seconds: 5 * 86_400,
-      san_rules: { allow_ip: true },
-    },
-    201,
-  );
-  agentKey = (await call('POST', '/api/v1/agents', { id: ids.agent, name: `ossl-${tag}` }, 201)).json.api_key;
-  await call(
-    'POST',
-    '/api/v1/certificates',
-    {
-      id: ids.cert,
-      name: `ossl ${tag}`,
-      common_name: 'ossl.example.com',
-      sans: ['api.ossl.example.com', '192.0.2.10'],
-      issuer_id: ids.issuer,
-      profile_id: ids.profile,
-      agent_id: ids.agent,
-    },
-    201,
+  agentKey = await createAgentCertificate(
+    s.call,
+    ids,
+    { common_name: 'ossl.example.com', sans: ['api.ossl.example.com', '192.0.2.10'] },
+    { san_rules: { allow_ip: true } },
   );
 });
 
 test('renew -> the agent’s CSR -> openssl ca signs it -> the certificate verifies against the script CA', async () => {
-  const job = await call('POST', `/api/v1/certificates/${ids.cert}/renew`, {}, 202);
-  const jobId: string = job.json.id;
-  await pollUntil(
-    `job ${jobId} is AwaitingCSR`,
-    () => call('GET', `/api/v1/jobs/${jobId}`),
-    (r) => r.status === 200 && r.json.status === 'AwaitingCSR',
-    { timeoutMs: 20_000 },
-  );
-  const keyFile = join(dir, 'agent.key');
-  const csrFile = join(dir, 'agent.csr');
-  await openssl([
-    'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', keyFile, '-out', csrFile, '-subj', '/CN=whatever-the-agent-says',
-  ]); // prettier-ignore
-  const issued = await call(
-    'POST',
-    `/api/v1/agents/${ids.agent}/csr`,
-    { certificate_id: ids.cert, csr_pem: await readFile(csrFile, 'utf8'), job_id: jobId },
-    undefined,
-    agentKey,
-  );
-  // The body says what a script or openssl refused.
-  expect({ status: issued.status, body: issued.status === 201 ? 'issued' : issued.json }).toEqual({
-    status: 201,
-    body: 'issued',
-  });
+  const { issued, keyFile } = await renewWithAgentCsr(s, ids, agentKey, '/CN=whatever-the-agent-says');
+  const { ca, dir } = s;
   leafFile = join(dir, 'leaf.pem');
   await writeFile(leafFile, issued.json.certificate_pem);
   expect((await openssl(['verify', '-CAfile', ca.caCertPath, leafFile])).stdout).toContain(`${leafFile}: OK`);
@@ -134,7 +75,8 @@ test('renew -> the agent’s CSR -> openssl ca signs it -> the certificate verif
 });
 
 test('revoking through the API runs the revoke script; the script CA’s CRL makes openssl reject the leaf', async () => {
-  const revoked = await call('POST', `/api/v1/certificates/${ids.cert}/revoke`, { reason: 'keyCompromise' }, 200);
+  const { ca, dir } = s;
+  const revoked = await s.call('POST', `/api/v1/certificates/${ids.cert}/revoke`, { reason: 'keyCompromise' }, 200);
   expect(revoked.json.status).toBe('Revoked');
   expect(ca.index()).toMatch(/^R\t\d+Z\t\d+Z,keyCompromise\t/m);
   const crl = join(dir, 'ca.crl');

@@ -10,6 +10,7 @@ import { Client } from 'pg';
 import { loadConfig } from '../../apps/server/src/config/config.schema';
 import { ensureDatabaseExists, runMigrationsLocked } from '../../apps/server/src/database/database-bootstrap';
 import { createServerApp } from '../../apps/server/src/server-app';
+import { OpensslDir } from '../../libs/pki/src/keys/testing';
 import { deleteRedisPrefix } from '../../test/integration/global-teardown';
 
 export const root = join(__dirname, '..', '..');
@@ -211,7 +212,46 @@ export function benchStore(name: string, encryptionKey: string) {
       await admin.end();
       await deleteRedisPrefix(redisUrl, dbName);
     },
+    /** A Local CA issuer row (its root is made at the first issuance). */
+    async insertLocalCaIssuer(id: string): Promise<void> {
+      const db = new Client({ connectionString: dbUrl });
+      await db.connect();
+      await db.query(`INSERT INTO issuers (id, name, type, config) VALUES ($1, $1, 'LocalCA', '{}')`, [id]);
+      await db.end();
+    },
   };
+}
+
+export type BenchStore = ReturnType<typeof benchStore>;
+
+/**
+ * A benchmark file's two parts. Run by startServerChild (`serverFlag` set to 1), the file
+ * serves the app; under jest it declares the suite `title`: `body` gets a scratch directory
+ * and the list to put server children in, the store is created before, and afterwards the
+ * children are stopped, the store dropped and the directory removed.
+ */
+export function benchSuite(
+  title: string,
+  o: { serverFlag: string; store: BenchStore },
+  body: (t: OpensslDir, servers: ChildProcess[]) => void,
+): void {
+  if (process.env[o.serverFlag] === '1') {
+    serveBenchChild();
+    return;
+  }
+  describe(title, () => {
+    const t = new OpensslDir();
+    const servers: ChildProcess[] = [];
+
+    beforeAll(() => o.store.create());
+    afterAll(async () => {
+      for (const s of servers) s.kill('SIGTERM');
+      await o.store.drop();
+      t.remove();
+    });
+
+    body(t, servers);
+  });
 }
 
 /**

@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { JobRunner } from '../../apps/server/src/jobs/job-engine';
-import { createCertificate, newJob } from './issued-certificates';
-import type { TestApp } from './test-app';
+import { createCertificate, createProfile, ISSUING_ENV, newJob } from './issued-certificates';
+import { createPrivateDatabase, createTestApp, type PrivateDatabase, type TestApp } from './test-app';
 
 /**
  * What the integration tests of remote and asynchronous CAs share: the issuer created
@@ -63,4 +67,79 @@ export async function orderCertificate(
 export async function issuerOrderId(t: TestApp, jobId: string): Promise<string | undefined> {
   const [order] = await t.ds.query(`SELECT order_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
   return order?.order_id;
+}
+
+/**
+ * What a remote-CA integration spec stands on: a private database (sealed issuer secrets stay
+ * out of the shared one), the server app on it with a fast issuer-order poll loop, an admin
+ * key, a 30-day profile for `<name>.example.com`, an agent with a target, and a directory for
+ * trust files. Its ids are `<kind>-<name>-<tag>` (`tag` random per file).
+ */
+export class IssuerOrdersTestBed {
+  readonly tag = randomBytes(3).toString('hex');
+  readonly profileId: string;
+  readonly agentId: string;
+  readonly targetId: string;
+  t!: TestApp;
+  admin!: string;
+  private db?: PrivateDatabase;
+  private dir?: string;
+  private certSeq = 0;
+
+  constructor(private readonly name: string) {
+    this.profileId = `prof-${name}-${this.tag}`;
+    this.agentId = `ag-${name}-${this.tag}`;
+    this.targetId = `t-${name}-${this.tag}`;
+  }
+
+  /** Creates the database, the app (`env` added to the fast poll settings), the profile and the agent. */
+  async start(env: Record<string, string> = {}): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), `${this.name}-int-`));
+    this.db = await createPrivateDatabase(`${this.name.replace(/-/g, '_')}_${this.tag}`);
+    this.t = await createTestApp({ ...this.db.env, ...ISSUING_ENV, ...FAST_ORDER_POLL_ENV, ...env });
+    this.admin = `Bearer ${(await this.t.mintKey(['admin'])).key}`;
+    await createProfile(this.t, this.admin, this.profileId, `${this.name}.example.com`, 30 * 86_400);
+    await insertAgentWithTarget(this.t, this.agentId, this.targetId);
+  }
+
+  /** Writes `pem` (a CA API's TLS CA) as `<file>` in the bed's directory; returns its path. */
+  trustFile(file: string, pem: string): string {
+    if (!this.dir) throw new Error('the bed is not started');
+    const path = join(this.dir, file);
+    writeFileSync(path, pem);
+    return path;
+  }
+
+  /** An issuer of any type through the API. */
+  createIssuer(o: { id: string; type: string; config: Record<string, unknown> }): Promise<void> {
+    return createIssuer(this.t, this.admin, o);
+  }
+
+  /**
+   * The next certificate (`mc-<name>-<tag>-<n>` for `<host><n>.<name>.example.com`) from
+   * `issuerId`, mapped to the bed's target, and its Issuance job run once.
+   */
+  async order(
+    issuerId: string,
+    host = 'app',
+  ): Promise<{ certId: string; commonName: string; jobId: string; outcome: string }> {
+    const n = ++this.certSeq;
+    const certId = `mc-${this.name}-${this.tag}-${n}`;
+    const commonName = `${host}${n}.${this.name}.example.com`;
+    const { jobId, outcome } = await orderCertificate(this.t, this.admin, {
+      id: certId,
+      commonName,
+      issuerId,
+      profileId: this.profileId,
+      agentId: this.agentId,
+      targetId: this.targetId,
+    });
+    return { certId, commonName, jobId, outcome };
+  }
+
+  async close(): Promise<void> {
+    await this.t?.close();
+    await this.db?.drop();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
 }

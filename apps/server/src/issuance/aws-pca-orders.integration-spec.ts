@@ -1,7 +1,4 @@
-import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import {
   awsError,
   FAKE_PCA_ACCESS_KEY_ID,
@@ -10,25 +7,8 @@ import {
   FAKE_PCA_SECRET,
   FakeAcmPca,
 } from '../../../../libs/connectors/src/issuers/aws-pca/testing/fake-acm-pca';
-import {
-  awaitJobStatus,
-  certificateVersions,
-  createProfile,
-  ISSUING_ENV,
-} from '../../../../test/integration/issued-certificates';
-import {
-  createIssuer,
-  FAST_ORDER_POLL_ENV,
-  insertAgentWithTarget,
-  issuerOrderId,
-  orderCertificate,
-} from '../../../../test/integration/issuer-orders';
-import {
-  createPrivateDatabase,
-  createTestApp,
-  type PrivateDatabase,
-  type TestApp,
-} from '../../../../test/integration/test-app';
+import { awaitJobStatus, certificateVersions } from '../../../../test/integration/issued-certificates';
+import { IssuerOrdersTestBed, issuerOrderId } from '../../../../test/integration/issuer-orders';
 
 /**
  * AWS ACM PCA through the whole server: an issuer created through the API with static
@@ -38,43 +18,20 @@ import {
  * polling (retried, same ARN) and a RequestFailedException (failed for good).
  */
 
-const tag = randomBytes(3).toString('hex');
-const issuerId = `iss-pca-${tag}`;
-let db: PrivateDatabase;
-let t: TestApp;
-let admin: string;
-let dir: string;
+const bed = new IssuerOrdersTestBed('pca');
+const issuerId = `iss-pca-${bed.tag}`;
 let pca: FakeAcmPca;
 
-let certSeq = 0;
-async function orderPcaCertificate(): Promise<{ certId: string; jobId: string; outcome: string; arn: string }> {
-  const certId = `mc-pca-${tag}-${++certSeq}`;
-  const { jobId, outcome } = await orderCertificate(t, admin, {
-    id: certId,
-    commonName: `svc${certSeq}.pca.example.com`,
-    issuerId,
-    profileId: `prof-pca-${tag}`,
-    agentId: `ag-pca-${tag}`,
-    targetId: `t-pca-${tag}`,
-  });
-  return { certId, jobId, outcome, arn: String(await issuerOrderId(t, jobId)) };
+/** The next certificate from the PCA issuer, and its certificate ARN (the job's order). */
+async function orderPcaCertificate() {
+  const order = await bed.order(issuerId, 'svc');
+  return { ...order, arn: String(await issuerOrderId(bed.t, order.jobId)) };
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aws-pca-'));
   pca = await FakeAcmPca.start();
-  const caFile = join(dir, 'tls-ca.pem');
-  writeFileSync(caFile, pca.api.tlsCaPem);
-  db = await createPrivateDatabase(`aws_pca_${tag}`);
-  t = await createTestApp({
-    ...db.env,
-    ...ISSUING_ENV,
-    ...FAST_ORDER_POLL_ENV,
-    CERTCTL_ISSUER_POLL_TIMEOUT: '5s',
-    CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
-  });
-  admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-  await createIssuer(t, admin, {
+  await bed.start({ CERTCTL_ISSUER_POLL_TIMEOUT: '5s', CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms' });
+  await bed.createIssuer({
     id: issuerId,
     type: 'AWSACMPCA',
     config: {
@@ -83,19 +40,15 @@ beforeAll(async () => {
       access_key_id: FAKE_PCA_ACCESS_KEY_ID,
       secret_access_key: FAKE_PCA_SECRET,
       endpoint: pca.api.url,
-      ca_cert_path: caFile,
+      ca_cert_path: bed.trustFile('tls-ca.pem', pca.api.tlsCaPem),
       timeout_seconds: 2,
     },
   });
-  await createProfile(t, admin, `prof-pca-${tag}`, 'pca.example.com', 30 * 86_400);
-  await insertAgentWithTarget(t, `ag-pca-${tag}`, `t-pca-${tag}`);
 });
 
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
+  await bed.close();
   await pca?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 beforeEach(() => {
@@ -105,28 +58,28 @@ beforeEach(() => {
 
 describe('AWS ACM PCA orders through the server', () => {
   it('keeps the secret access key sealed and tests the connection', async () => {
-    const [row] = await t.ds.query(`SELECT config::text AS config, secret_config FROM issuers WHERE id = $1`, [
+    const [row] = await bed.t.ds.query(`SELECT config::text AS config, secret_config FROM issuers WHERE id = $1`, [
       issuerId,
     ]);
     expect(row.config).not.toContain(FAKE_PCA_SECRET);
     expect(Buffer.from(row.secret_config).toString('latin1')).not.toContain(FAKE_PCA_SECRET);
-    const res = await t.http.post(`/api/v1/issuers/${issuerId}/test`).set('Authorization', admin);
+    const res = await bed.t.http.post(`/api/v1/issuers/${issuerId}/test`).set('Authorization', bed.admin);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ ok: true });
   });
 
   it('waits AwaitingIssuer on RequestInProgress with the certificate ARN as order, then records the certificate', async () => {
-    const { certId, jobId, outcome, arn } = await orderPcaCertificate();
+    const { certId, commonName, jobId, outcome, arn } = await orderPcaCertificate();
     expect(outcome).toBe('AwaitingIssuer');
     expect(arn).toMatch(new RegExp(`^${FAKE_PCA_CA_ARN}/certificate/[0-9a-f]{32}$`));
 
-    const job = await awaitJobStatus(t, jobId, 'Completed');
+    const job = await awaitJobStatus(bed.t, jobId, 'Completed');
     expect(job.last_error).toBeNull();
-    const [v] = await certificateVersions(t, certId);
+    const [v] = await certificateVersions(bed.t, certId);
     expect(v).toMatchObject({ job_id: jobId, issuer_id: issuerId });
     const leaf = new X509Certificate(v.pem_chain);
     expect(leaf.checkIssued(new X509Certificate(pca.ca.issuing.certPem))).toBe(true);
-    expect(leaf.subject).toContain(`CN=svc${certSeq}.pca.example.com`);
+    expect(leaf.subject).toContain(`CN=${commonName}`);
     expect(v.pem_chain).toContain(pca.ca.issuing.certPem.trim());
     expect(v.pem_chain).not.toContain(pca.ca.root.certPem.trim());
     // The profile's 30-day max TTL became the PCA validity.
@@ -134,7 +87,7 @@ describe('AWS ACM PCA orders through the server', () => {
     // One GetCertificate while issuing, then polls until signed (two in progress in all).
     expect(pca.certificates.get(arn)?.polls).toBe(3);
     expect(pca.refused).toEqual([]);
-    expect(await t.ds.query(`SELECT 1 FROM issuer_orders WHERE job_id = $1`, [jobId])).toHaveLength(0);
+    expect(await bed.t.ds.query(`SELECT 1 FROM issuer_orders WHERE job_id = $1`, [jobId])).toHaveLength(0);
   });
 
   it('an outage while polling fails the job with the AWS error; the retry resumes the same certificate ARN', async () => {
@@ -142,7 +95,7 @@ describe('AWS ACM PCA orders through the server', () => {
     pca.pendingPolls = 1000;
     const { certId, jobId, arn } = await orderPcaCertificate();
     pca.outage = awsError(500, 'InternalFailure', 'We encountered an internal error.');
-    const failed = await awaitJobStatus(t, jobId, 'Failed');
+    const failed = await awaitJobStatus(bed.t, jobId, 'Failed');
     expect(failed.last_error).toBe(
       `issuer ${issuerId} order ${arn}: the CA could not be polled: AWS ACM PCA: GetCertificate answered HTTP 500: InternalFailure: We encountered an internal error.`,
     );
@@ -151,9 +104,9 @@ describe('AWS ACM PCA orders through the server', () => {
     pca.outage = undefined;
     const c = pca.certificates.get(arn);
     if (c) c.pendingPolls = 0;
-    await t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = $1`, [jobId]);
-    await awaitJobStatus(t, jobId, 'Completed');
-    expect(await certificateVersions(t, certId)).toHaveLength(1);
+    await bed.t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = $1`, [jobId]);
+    await awaitJobStatus(bed.t, jobId, 'Completed');
+    expect(await certificateVersions(bed.t, certId)).toHaveLength(1);
     expect(pca.operations().filter((o) => o === 'IssueCertificate').length).toBe(issues + 1);
   });
 
@@ -162,12 +115,12 @@ describe('AWS ACM PCA orders through the server', () => {
     const { certId, jobId, arn } = await orderPcaCertificate();
     const c = pca.certificates.get(arn);
     if (c) c.failure = 'The CSR does not comply with the template';
-    const job = await awaitJobStatus(t, jobId, 'Failed');
+    const job = await awaitJobStatus(bed.t, jobId, 'Failed');
     expect(job.last_error).toBe(
       `issuer ${issuerId} order ${arn} was rejected by the CA: certificate ${arn} was not issued: The CSR does not comply with the template`,
     );
     expect(job.attempts).toBe(job.max_attempts);
-    const [cert] = await t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [certId]);
+    const [cert] = await bed.t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [certId]);
     expect(cert.status).toBe('Failed');
   });
 });

@@ -1,37 +1,17 @@
-import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { derToPem } from '@certctl/pki';
-import {
-  makeClientCerts,
-  type ClientCertFiles,
-} from '../../../../libs/connectors/src/issuers/remote-ca/testing/client-certs';
-import {
+import type {
+  ApiAnswer,
+  ApiRequest,
   FakeCaApi,
   TestCa,
-  type ApiAnswer,
-  type ApiRequest,
 } from '../../../../libs/connectors/src/issuers/remote-ca/testing/fake-ca-api';
 import {
-  awaitJobStatus,
-  certificateVersions,
-  createProfile,
-  ISSUING_ENV,
-} from '../../../../test/integration/issued-certificates';
-import {
-  createIssuer,
-  FAST_ORDER_POLL_ENV,
-  insertAgentWithTarget,
-  issuerOrderId,
-  orderCertificate,
-} from '../../../../test/integration/issuer-orders';
-import {
-  createPrivateDatabase,
-  createTestApp,
-  type PrivateDatabase,
-  type TestApp,
-} from '../../../../test/integration/test-app';
+  startMutualTlsCa,
+  type MutualTlsCa,
+} from '../../../../libs/connectors/src/issuers/remote-ca/testing/mutual-tls-ca';
+import { awaitJobStatus, certificateVersions } from '../../../../test/integration/issued-certificates';
+import { IssuerOrdersTestBed, issuerOrderId } from '../../../../test/integration/issuer-orders';
 
 /**
  * The Entrust CA Gateway issuer through the whole server: created and tested through the
@@ -41,7 +21,8 @@ import {
  * made through the API reaching the gateway as a RevokeAction.
  */
 
-const tag = randomBytes(3).toString('hex');
+const bed = new IssuerOrdersTestBed('entrust');
+const { tag } = bed;
 const CA_ID = 'pkiaas~issuing';
 const CA_PATH = `/cagw/v1/certificate-authorities/${encodeURIComponent(CA_ID)}`;
 
@@ -103,65 +84,53 @@ class CaGateway {
   }
 }
 
-let db: PrivateDatabase;
-let t: TestApp;
-let admin: string;
-let dir: string;
-let certs: ClientCertFiles;
+let mtls: MutualTlsCa;
 let gateway: CaGateway;
 let ca: TestCa;
 
-async function createEntrustIssuer(id: string, clientCert: string, clientKey: string): Promise<void> {
-  const tlsFile = join(dir, 'gateway-tls.pem');
-  writeFileSync(tlsFile, gateway.api.tlsCaPem);
-  await createIssuer(t, admin, {
+/** An Entrust issuer through the API; `client` overrides the trusted client certificate. */
+async function createEntrustIssuer(id: string, client: Partial<MutualTlsCa['tlsConfig']> = {}): Promise<void> {
+  await bed.createIssuer({
     id,
     type: 'Entrust',
     config: {
       base_url: `${gateway.api.url}/cagw`,
       ca_id: CA_ID,
       profile_id: 'tls',
-      client_cert_path: clientCert,
-      client_key_path: clientKey,
-      trust_ca_path: tlsFile,
+      ...mtls.tlsConfig,
+      ...client,
       timeout_seconds: 5,
     },
   });
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'entrust-int-'));
-  certs = makeClientCerts(dir);
-  ca = await TestCa.create('Entrust Int');
-  gateway = new CaGateway(await FakeCaApi.start({ clientCa: certs.clientCaPem }), ca);
-  db = await createPrivateDatabase(`entrust_${tag}`);
-  t = await createTestApp({
-    ...db.env,
-    ...ISSUING_ENV,
-    ...FAST_ORDER_POLL_ENV,
+  mtls = await startMutualTlsCa('entrust-int-', 'Entrust Int');
+  ca = mtls.ca;
+  gateway = new CaGateway(mtls.api, ca);
+  await bed.start();
+  await createEntrustIssuer(`iss-entrust-${tag}`);
+  await createEntrustIssuer(`iss-entrust-stranger-${tag}`, {
+    client_cert_path: mtls.certs.strangerCert,
+    client_key_path: mtls.certs.strangerKey,
   });
-  admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-  await createEntrustIssuer(`iss-entrust-${tag}`, certs.cert, certs.key);
-  await createEntrustIssuer(`iss-entrust-stranger-${tag}`, certs.strangerCert, certs.strangerKey);
-  await createProfile(t, admin, `prof-entrust-${tag}`, 'entrust.example.com', 30 * 86_400);
-  await insertAgentWithTarget(t, `ag-entrust-${tag}`, `t-entrust-${tag}`);
 });
 
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
-  await gateway?.api.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bed.close();
+  await mtls?.stop();
 });
 
 describe('Entrust CA Gateway issuer through the server (mutual TLS)', () => {
-  const certId = `mc-entrust-${tag}`;
+  let certId: string;
 
   it('tests the connection with the client certificate; a certificate the gateway does not trust fails clearly', async () => {
-    const ok = await t.http.post(`/api/v1/issuers/iss-entrust-${tag}/test`).set('Authorization', admin);
+    const ok = await bed.t.http.post(`/api/v1/issuers/iss-entrust-${tag}/test`).set('Authorization', bed.admin);
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ ok: true, message: expect.stringContaining('CN=Entrust Int Issuing') });
-    const refused = await t.http.post(`/api/v1/issuers/iss-entrust-stranger-${tag}/test`).set('Authorization', admin);
+    const refused = await bed.t.http
+      .post(`/api/v1/issuers/iss-entrust-stranger-${tag}/test`)
+      .set('Authorization', bed.admin);
     expect(refused.status).toBe(200);
     expect(refused.body.ok).toBe(false);
     expect(refused.body.message).toMatch(
@@ -170,22 +139,16 @@ describe('Entrust CA Gateway issuer through the server (mutual TLS)', () => {
   });
 
   it('waits AwaitingIssuer while the enrollment awaits approval, then records the approved certificate', async () => {
-    const { jobId, outcome } = await orderCertificate(t, admin, {
-      id: certId,
-      commonName: 'app.entrust.example.com',
-      issuerId: `iss-entrust-${tag}`,
-      profileId: `prof-entrust-${tag}`,
-      agentId: `ag-entrust-${tag}`,
-      targetId: `t-entrust-${tag}`,
-    });
-    expect(outcome).toBe('AwaitingIssuer');
-    expect(await issuerOrderId(t, jobId)).toBe(`trk-${tag}-0`);
+    const order = await bed.order(`iss-entrust-${tag}`);
+    certId = order.certId;
+    expect(order.outcome).toBe('AwaitingIssuer');
+    expect(await issuerOrderId(bed.t, order.jobId)).toBe(`trk-${tag}-0`);
 
-    const job = await awaitJobStatus(t, jobId, 'Completed');
+    const job = await awaitJobStatus(bed.t, order.jobId, 'Completed');
     expect(job.last_error).toBeNull();
-    const [v] = await certificateVersions(t, certId);
+    const [v] = await certificateVersions(bed.t, certId);
     const leaf = new X509Certificate(v.pem_chain);
-    expect(leaf.subject).toContain('CN=app.entrust.example.com');
+    expect(leaf.subject).toContain(`CN=${order.commonName}`);
     expect(leaf.checkIssued(new X509Certificate(ca.issuing.certPem))).toBe(true);
     expect(v.pem_chain).toContain(ca.issuing.certPem.trim());
     // Two pending status answers, then the approved certificate.
@@ -193,10 +156,10 @@ describe('Entrust CA Gateway issuer through the server (mutual TLS)', () => {
   });
 
   it('tells the gateway about a revocation made through the API (RevokeAction, RFC 5280 reason)', async () => {
-    const [v] = await certificateVersions(t, certId);
-    const res = await t.http
+    const [v] = await certificateVersions(bed.t, certId);
+    const res = await bed.t.http
       .post(`/api/v1/certificates/${certId}/revoke`)
-      .set('Authorization', admin)
+      .set('Authorization', bed.admin)
       .send({ reason: 'keyCompromise' });
     expect(res.status).toBeLessThan(300);
     expect(gateway.actions).toEqual([

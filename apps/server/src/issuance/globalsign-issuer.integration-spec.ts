@@ -1,35 +1,16 @@
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  makeClientCerts,
-  type ClientCertFiles,
-} from '../../../../libs/connectors/src/issuers/remote-ca/testing/client-certs';
-import {
+import type {
+  ApiAnswer,
+  ApiRequest,
   FakeCaApi,
   TestCa,
-  type ApiAnswer,
-  type ApiRequest,
 } from '../../../../libs/connectors/src/issuers/remote-ca/testing/fake-ca-api';
 import {
-  awaitJobStatus,
-  certificateVersions,
-  createProfile,
-  ISSUING_ENV,
-} from '../../../../test/integration/issued-certificates';
-import {
-  FAST_ORDER_POLL_ENV,
-  insertAgentWithTarget,
-  issuerOrderId,
-  orderCertificate,
-} from '../../../../test/integration/issuer-orders';
-import {
-  createPrivateDatabase,
-  createTestApp,
-  type PrivateDatabase,
-  type TestApp,
-} from '../../../../test/integration/test-app';
+  startMutualTlsCa,
+  type MutualTlsCa,
+} from '../../../../libs/connectors/src/issuers/remote-ca/testing/mutual-tls-ca';
+import { awaitJobStatus, certificateVersions } from '../../../../test/integration/issued-certificates';
+import { IssuerOrdersTestBed, issuerOrderId } from '../../../../test/integration/issuer-orders';
 
 /**
  * The GlobalSign Atlas HVCA issuer through the whole server: created through the API (key
@@ -38,7 +19,8 @@ import {
  * the CA's message and leaves it to the retry loop.
  */
 
-const tag = randomBytes(3).toString('hex');
+const bed = new IssuerOrdersTestBed('gs');
+const { tag } = bed;
 const KEY = `gs-key-${tag}`;
 const SECRET = `gs-secret-${tag}-0123456789`;
 
@@ -95,59 +77,28 @@ class Hvca {
   }
 }
 
-let db: PrivateDatabase;
-let t: TestApp;
-let admin: string;
-let dir: string;
-let certs: ClientCertFiles;
+let mtls: MutualTlsCa;
 let hvca: Hvca;
 let ca: TestCa;
 const issuerId = `iss-gs-${tag}`;
 
-let certSeq = 0;
-async function orderGsCertificate(): Promise<{ certId: string; jobId: string; outcome: string }> {
-  const certId = `mc-gs-${tag}-${++certSeq}`;
-  const { jobId, outcome } = await orderCertificate(t, admin, {
-    id: certId,
-    commonName: `app${certSeq}.gs.example.com`,
-    issuerId,
-    profileId: `prof-gs-${tag}`,
-    agentId: `ag-gs-${tag}`,
-    targetId: `t-gs-${tag}`,
-  });
-  return { certId, jobId, outcome };
-}
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'globalsign-int-'));
-  certs = makeClientCerts(dir);
-  ca = await TestCa.create('Atlas Int');
-  hvca = new Hvca(await FakeCaApi.start({ clientCa: certs.clientCaPem }), ca);
-  db = await createPrivateDatabase(`globalsign_${tag}`);
-  t = await createTestApp({
-    ...db.env,
-    ...ISSUING_ENV,
-    ...FAST_ORDER_POLL_ENV,
-  });
-  admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
-  await createProfile(t, admin, `prof-gs-${tag}`, 'gs.example.com', 30 * 86_400);
-  await insertAgentWithTarget(t, `ag-gs-${tag}`, `t-gs-${tag}`);
+  mtls = await startMutualTlsCa('globalsign-int-', 'Atlas Int');
+  ca = mtls.ca;
+  hvca = new Hvca(mtls.api, ca);
+  await bed.start();
 });
 
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
-  await hvca?.api.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bed.close();
+  await mtls?.stop();
 });
 
 describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key login)', () => {
   it('creates the issuer through the API with the key and secret sealed; the connection test logs in', async () => {
-    const tlsFile = join(dir, 'hvca-tls.pem');
-    writeFileSync(tlsFile, hvca.api.tlsCaPem);
-    const res = await t.http
+    const res = await bed.t.http
       .post('/api/v1/issuers')
-      .set('Authorization', admin)
+      .set('Authorization', bed.admin)
       .send({
         id: issuerId,
         name: issuerId,
@@ -156,19 +107,17 @@ describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key 
           base_url: `${hvca.api.url}/v2`,
           api_key: KEY,
           api_secret: SECRET,
-          client_cert_path: certs.cert,
-          client_key_path: certs.key,
-          trust_ca_path: tlsFile,
+          ...mtls.tlsConfig,
           timeout_seconds: 5,
         },
       });
     expect(res.status).toBe(201);
     expect(res.body.config).toMatchObject({ api_key: '[REDACTED]', api_secret: '[REDACTED]' });
-    const [row] = await t.ds.query(`SELECT config, secret_config FROM issuers WHERE id = $1`, [issuerId]);
+    const [row] = await bed.t.ds.query(`SELECT config, secret_config FROM issuers WHERE id = $1`, [issuerId]);
     expect(JSON.stringify(row.config)).not.toContain(SECRET);
     expect((row.secret_config as Buffer).toString('latin1')).not.toContain(SECRET);
 
-    const test = await t.http.post(`/api/v1/issuers/${issuerId}/test`).set('Authorization', admin);
+    const test = await bed.t.http.post(`/api/v1/issuers/${issuerId}/test`).set('Authorization', bed.admin);
     expect(test.body).toMatchObject({
       ok: true,
       message: 'GlobalSign Atlas reachable; logged in, trust chain of 2 certificate(s)',
@@ -176,16 +125,16 @@ describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key 
   });
 
   it('waits AwaitingIssuer while HVCA answers 404, then records the certificate with its chain', async () => {
-    const { certId, jobId, outcome } = await orderGsCertificate();
+    const { certId, commonName, jobId, outcome } = await bed.order(issuerId);
     expect(outcome).toBe('AwaitingIssuer');
-    const orderId = String(await issuerOrderId(t, jobId));
+    const orderId = String(await issuerOrderId(bed.t, jobId));
     expect(hvca.certs.has(orderId)).toBe(true);
 
-    const job = await awaitJobStatus(t, jobId, 'Completed');
+    const job = await awaitJobStatus(bed.t, jobId, 'Completed');
     expect(job.last_error).toBeNull();
-    const [v] = await certificateVersions(t, certId);
+    const [v] = await certificateVersions(bed.t, certId);
     const leaf = new X509Certificate(v.pem_chain);
-    expect(leaf.subject).toContain(`CN=app${certSeq}.gs.example.com`);
+    expect(leaf.subject).toContain(`CN=${commonName}`);
     expect(leaf.checkIssued(new X509Certificate(ca.issuing.certPem))).toBe(true);
     expect(v.pem_chain).toContain(ca.issuing.certPem.trim());
     expect(v.pem_chain).not.toContain(ca.root.certPem.trim());
@@ -199,9 +148,9 @@ describe('GlobalSign Atlas HVCA issuer through the server (mutual TLS + API key 
       contentType: 'application/problem+json',
     };
     try {
-      const { jobId, outcome } = await orderGsCertificate();
+      const { jobId, outcome } = await bed.order(issuerId);
       expect(outcome).toBe('AwaitingIssuer');
-      const failed = await awaitJobStatus(t, jobId, 'Failed');
+      const failed = await awaitJobStatus(bed.t, jobId, 'Failed');
       expect(failed.last_error).toMatch(
         /the CA could not be polled: GlobalSign Atlas: GET \/v2\/certificates\/[0-9A-F]+ answered HTTP 503: Maintenance$/,
       );

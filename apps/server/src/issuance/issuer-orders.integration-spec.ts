@@ -1,33 +1,13 @@
-import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import {
   FakeCaApi,
   TestCa,
   type ApiAnswer,
   type ApiRequest,
 } from '../../../../libs/connectors/src/issuers/remote-ca/testing/fake-ca-api';
-import {
-  awaitJobStatus,
-  certificateVersions,
-  createProfile,
-  ISSUING_ENV,
-} from '../../../../test/integration/issued-certificates';
-import {
-  createIssuer,
-  FAST_ORDER_POLL_ENV,
-  insertAgentWithTarget,
-  issuerOrderId,
-  orderCertificate,
-} from '../../../../test/integration/issuer-orders';
-import {
-  createPrivateDatabase,
-  createTestApp,
-  eventually,
-  type PrivateDatabase,
-  type TestApp,
-} from '../../../../test/integration/test-app';
+import { awaitJobStatus, certificateVersions } from '../../../../test/integration/issued-certificates';
+import { IssuerOrdersTestBed, issuerOrderId } from '../../../../test/integration/issuer-orders';
+import { eventually } from '../../../../test/integration/test-app';
 
 /**
  * Asynchronous CAs through the whole server: a DigiCert issuer created through the API
@@ -94,19 +74,14 @@ class CertCentral {
   }
 }
 
-const tag = randomBytes(3).toString('hex');
-let db: PrivateDatabase;
-let t: TestApp;
-let admin: string;
-let dir: string;
+const bed = new IssuerOrdersTestBed('async');
+const { tag } = bed;
 let good: CertCentral;
 let hung: CertCentral;
 let ca: TestCa;
 
 async function createDigiCertIssuer(id: string, cc: CertCentral): Promise<void> {
-  const caFile = join(dir, `${id}-tls.pem`);
-  writeFileSync(caFile, cc.api.tlsCaPem);
-  await createIssuer(t, admin, {
+  await bed.createIssuer({
     id,
     type: 'DigiCert',
     config: {
@@ -114,53 +89,28 @@ async function createDigiCertIssuer(id: string, cc: CertCentral): Promise<void> 
       organization_id: 4242,
       product_name_id: 'ssl_plus',
       base_url: cc.api.url,
-      ca_cert_path: caFile,
+      ca_cert_path: bed.trustFile(`${id}-tls.pem`, cc.api.tlsCaPem),
       timeout_seconds: 2,
     },
   });
 }
 
-let certSeq = 0;
 /** A managed certificate of `issuerId` mapped to a target, and an Issuance job run once. */
-async function orderFrom(issuerId: string): Promise<{ certId: string; jobId: string; outcome: string }> {
-  const certId = `mc-async-${tag}-${++certSeq}`;
-  const { jobId, outcome } = await orderCertificate(t, admin, {
-    id: certId,
-    commonName: `shop${certSeq}.async.example.com`,
-    issuerId,
-    profileId: `prof-async-${tag}`,
-    agentId: `ag-async-${tag}`,
-    targetId: `t-async-${tag}`,
-  });
-  return { certId, jobId, outcome };
-}
+const orderFrom = (issuerId: string) => bed.order(issuerId, 'shop');
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'async-ca-'));
   ca = await TestCa.create('Async Test');
   const [a, b] = await Promise.all([FakeCaApi.start(), FakeCaApi.start()]);
   good = new CertCentral(a, ca);
   hung = new CertCentral(b, ca);
-  db = await createPrivateDatabase(`async_ca_${tag}`);
-  t = await createTestApp({
-    ...db.env,
-    ...ISSUING_ENV,
-    ...FAST_ORDER_POLL_ENV,
-    CERTCTL_ISSUER_POLL_TIMEOUT: '5s',
-    CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms',
-  });
-  admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
+  await bed.start({ CERTCTL_ISSUER_POLL_TIMEOUT: '5s', CERTCTL_SCHEDULER_RETRY_INTERVAL: '200ms' });
   await createDigiCertIssuer(`iss-dc-${tag}`, good);
   await createDigiCertIssuer(`iss-dc-hung-${tag}`, hung);
-  await createProfile(t, admin, `prof-async-${tag}`, 'async.example.com', 30 * 86_400);
-  await insertAgentWithTarget(t, `ag-async-${tag}`, `t-async-${tag}`);
 });
 
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
+  await bed.close();
   await Promise.all([good?.api.stop(), hung?.api.stop()]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 beforeEach(() => {
@@ -171,7 +121,7 @@ beforeEach(() => {
 
 describe('asynchronous CA orders (DigiCert through the server)', () => {
   it('the issuer connection test reaches the CA', async () => {
-    const res = await t.http.post(`/api/v1/issuers/iss-dc-${tag}/test`).set('Authorization', admin);
+    const res = await bed.t.http.post(`/api/v1/issuers/iss-dc-${tag}/test`).set('Authorization', bed.admin);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ ok: true });
   });
@@ -179,12 +129,12 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
   it('waits AwaitingIssuer, polls the order until issued, then records the certificate like a synchronous issuance', async () => {
     const { certId, jobId, outcome } = await orderFrom(`iss-dc-${tag}`);
     expect(outcome).toBe('AwaitingIssuer');
-    const [order] = await t.ds.query(`SELECT order_id, issuer_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
+    const [order] = await bed.t.ds.query(`SELECT order_id, issuer_id FROM issuer_orders WHERE job_id = $1`, [jobId]);
     expect(order).toMatchObject({ issuer_id: `iss-dc-${tag}` });
 
-    const job = await awaitJobStatus(t, jobId, 'Completed');
+    const job = await awaitJobStatus(bed.t, jobId, 'Completed');
     expect(job.last_error).toBeNull();
-    const [v] = await certificateVersions(t, certId);
+    const [v] = await certificateVersions(bed.t, certId);
     expect(v).toMatchObject({ job_id: jobId, issuer_id: `iss-dc-${tag}`, ca_id: null, csr_pem: null });
     expect(v.sealed_private_key).not.toBeNull(); // server keygen: the key sealed, as synchronously
     const leaf = new X509Certificate(v.pem_chain);
@@ -194,20 +144,21 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
     // Three polls: two pending answers, then issued.
     expect(good.orders.get(Number(order.order_id))?.polls).toBe(3);
 
-    const [cert] = await t.ds.query(`SELECT status, expires_at FROM managed_certificates WHERE id = $1`, [certId]);
+    const [cert] = await bed.t.ds.query(`SELECT status, expires_at FROM managed_certificates WHERE id = $1`, [certId]);
     expect(cert.status).toBe('Active');
-    const deployments = await t.ds.query(`SELECT status FROM jobs WHERE certificate_id = $1 AND type = 'Deployment'`, [
-      certId,
-    ]);
+    const deployments = await bed.t.ds.query(
+      `SELECT status FROM jobs WHERE certificate_id = $1 AND type = 'Deployment'`,
+      [certId],
+    );
     expect(deployments).toHaveLength(1);
-    const audit = await t.ds.query(
+    const audit = await bed.t.ds.query(
       `SELECT action FROM audit_events WHERE resource_id = $1 AND category = 'domain' ORDER BY created_at`,
       [certId],
     );
     expect(audit.map((a: { action: string }) => a.action)).toEqual(
       expect.arrayContaining(['certificate_order_placed', 'certificate_issued']),
     );
-    expect(await t.ds.query(`SELECT 1 FROM issuer_orders WHERE job_id = $1`, [jobId])).toHaveLength(0);
+    expect(await bed.t.ds.query(`SELECT 1 FROM issuer_orders WHERE job_id = $1`, [jobId])).toHaveLength(0);
   });
 
   it('a CA outage while polling fails the job with the CA error; the retry loop resumes the same order', async () => {
@@ -215,7 +166,7 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
     const posts = good.orderPosts().length;
     const { certId, jobId, outcome } = await orderFrom(`iss-dc-${tag}`);
     expect(outcome).toBe('AwaitingIssuer');
-    const failed = await awaitJobStatus(t, jobId, 'Failed');
+    const failed = await awaitJobStatus(bed.t, jobId, 'Failed');
     expect(failed.last_error).toMatch(
       /^issuer iss-dc-\S+ order \d+: the CA could not be polled: DigiCert: GET \/services\/v2\/order\/certificate\/\d+ answered HTTP 503: service_unavailable: Maintenance\.$/,
     );
@@ -223,9 +174,9 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
 
     // The CA is back; the retry backoff (minutes) has passed.
     good.outage = undefined;
-    await t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = $1`, [jobId]);
-    await awaitJobStatus(t, jobId, 'Completed');
-    expect(await certificateVersions(t, certId)).toHaveLength(1);
+    await bed.t.ds.query(`UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = $1`, [jobId]);
+    await awaitJobStatus(bed.t, jobId, 'Completed');
+    expect(await certificateVersions(bed.t, certId)).toHaveLength(1);
     // One order at the CA: the retry polled it instead of ordering again.
     expect(good.orderPosts().length).toBe(posts + 1);
   });
@@ -233,23 +184,23 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
   it('a rejected order fails the job for good with the CA message and the certificate Failed', async () => {
     good.pendingPolls = 1000;
     const { certId, jobId } = await orderFrom(`iss-dc-${tag}`);
-    const orderId = await issuerOrderId(t, jobId);
+    const orderId = await issuerOrderId(bed.t, jobId);
     const o = good.orders.get(Number(orderId));
     if (o) o.status = 'rejected';
-    const job = await awaitJobStatus(t, jobId, 'Failed');
+    const job = await awaitJobStatus(bed.t, jobId, 'Failed');
     expect(job.last_error).toBe(
       `issuer iss-dc-${tag} order ${orderId} was rejected by the CA: order ${orderId} is rejected`,
     );
     expect(job.attempts).toBe(job.max_attempts);
-    const [cert] = await t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [certId]);
+    const [cert] = await bed.t.ds.query(`SELECT status FROM managed_certificates WHERE id = $1`, [certId]);
     expect(cert.status).toBe('Failed');
   });
 
   it('an order still pending past CERTCTL_ISSUER_ORDER_TIMEOUT fails with a timeout error', async () => {
     good.pendingPolls = 1000;
     const { jobId } = await orderFrom(`iss-dc-${tag}`);
-    await t.ds.query(`UPDATE issuer_orders SET deadline_at = now() WHERE job_id = $1`, [jobId]);
-    const job = await awaitJobStatus(t, jobId, 'Failed');
+    await bed.t.ds.query(`UPDATE issuer_orders SET deadline_at = now() WHERE job_id = $1`, [jobId]);
+    const job = await awaitJobStatus(bed.t, jobId, 'Failed');
     expect(job.last_error).toMatch(
       /^timed out: issuer iss-dc-\S+ order \d+ still pending after 3d \(CERTCTL_ISSUER_ORDER_TIMEOUT\)$/,
     );
@@ -262,12 +213,12 @@ describe('asynchronous CA orders (DigiCert through the server)', () => {
     expect(slow.outcome).toBe('AwaitingIssuer');
     hung.hang = true; // accepts connections, never answers
     const fast = await orderFrom(`iss-dc-${tag}`);
-    await awaitJobStatus(t, fast.jobId, 'Completed');
-    const failed = await awaitJobStatus(t, slow.jobId, 'Failed');
+    await awaitJobStatus(bed.t, fast.jobId, 'Completed');
+    const failed = await awaitJobStatus(bed.t, slow.jobId, 'Failed');
     expect(failed.last_error).toMatch(
       /the CA could not be polled: DigiCert: no answer from https:\/\/127\.0\.0\.1:\d+ to GET .* within 2 s$/,
     );
     expect(failed.attempts).toBeLessThan(failed.max_attempts);
-    await eventually(async () => ((await certificateVersions(t, fast.certId)).length === 1 ? true : undefined));
+    await eventually(async () => ((await certificateVersions(bed.t, fast.certId)).length === 1 ? true : undefined));
   });
 });

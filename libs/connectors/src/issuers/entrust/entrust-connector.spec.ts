@@ -1,14 +1,12 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DomainError, ErrorCode } from '@certctl/domain';
 import { derToPem, type ParsedCsr } from '@certctl/pki';
 import { isPendingOrder, type IssuanceRequest, type IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
 import { newCsr, pollUntilDone, rejection } from '../remote-ca/testing/connector-spec-kit';
-import { makeClientCerts, type ClientCertFiles } from '../remote-ca/testing/client-certs';
-import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
+import type { ApiAnswer, ApiRequest, FakeCaApi, TestCa } from '../remote-ca/testing/fake-ca-api';
+import { startMutualTlsCa, type MutualTlsCa } from '../remote-ca/testing/mutual-tls-ca';
 import { EntrustConnector } from './entrust-connector';
 
 /**
@@ -29,11 +27,9 @@ const ENROLL_FIELDS = new Set([
   'optionalCertificateRequestDetails',
 ]);
 
+let mtls: MutualTlsCa;
 let api: FakeCaApi;
 let ca: TestCa;
-let dir: string;
-let tlsCaFile: string;
-let certs: ClientCertFiles;
 let csr: ParsedCsr;
 let other: ParsedCsr;
 
@@ -154,9 +150,7 @@ function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
     base_url: `${api.url}/cagw`,
     ca_id: CA_ID,
     profile_id: 'tls-server',
-    client_cert_path: certs.cert,
-    client_key_path: certs.key,
-    trust_ca_path: tlsCaFile,
+    ...mtls.tlsConfig,
     ...extra,
   };
 }
@@ -168,18 +162,12 @@ function request(c: ParsedCsr = csr, extra: Partial<IssuanceRequest> = {}): Issu
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'entrust-'));
-  certs = makeClientCerts(dir);
-  [api, ca] = await Promise.all([FakeCaApi.start({ clientCa: certs.clientCaPem }), TestCa.create('Entrust Test')]);
-  tlsCaFile = join(dir, 'tls-ca.pem');
-  writeFileSync(tlsCaFile, api.tlsCaPem);
+  mtls = await startMutualTlsCa('entrust-', 'Entrust Test');
+  ({ api, ca } = mtls);
   [csr, other] = await Promise.all([newCsr('app.example.com'), newCsr('other.example.com')]);
 });
 
-afterAll(async () => {
-  await api.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => mtls?.stop());
 
 beforeEach(() => {
   enrollments = new Map();
@@ -264,7 +252,9 @@ describe('Entrust CA Gateway connector (mutual TLS)', () => {
 
   it('is refused at the TLS layer with a client certificate its CA did not sign (clear, retryable)', async () => {
     const err = await rejection(
-      connector({ client_cert_path: certs.strangerCert, client_key_path: certs.strangerKey }).issue(request()),
+      connector({ client_cert_path: mtls.certs.strangerCert, client_key_path: mtls.certs.strangerKey }).issue(
+        request(),
+      ),
     );
     expect(err).toBeInstanceOf(DomainError);
     expect(err.code).toBe(ErrorCode.Unavailable);
@@ -323,7 +313,7 @@ describe('Entrust CA Gateway connector (mutual TLS)', () => {
       ok: true,
       message: `Entrust CA Gateway reachable; CA ${CA_ID} (CN=Entrust Test Issuing)`,
     });
-    const missing = join(dir, 'missing.key');
+    const missing = join(mtls.dir, 'missing.key');
     expect(await validateIssuerConnection('Entrust', config({ client_key_path: missing }))).toEqual({
       ok: false,
       message: `config.client_key_path ${missing} cannot be read (does not exist)`,

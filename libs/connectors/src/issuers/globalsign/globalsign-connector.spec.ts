@@ -1,14 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DomainError, ErrorCode } from '@certctl/domain';
 import { derToPem, type ParsedCsr } from '@certctl/pki';
 import type { IssuanceRequest, IssuanceResult } from '../issuer-port';
 import { validateIssuerConnection } from '../registry';
 import { newCsr, pollUntilDone, rejection } from '../remote-ca/testing/connector-spec-kit';
-import { makeClientCerts, type ClientCertFiles } from '../remote-ca/testing/client-certs';
-import { FakeCaApi, TestCa, type ApiAnswer, type ApiRequest } from '../remote-ca/testing/fake-ca-api';
+import type { ApiAnswer, ApiRequest, FakeCaApi, TestCa } from '../remote-ca/testing/fake-ca-api';
+import { startMutualTlsCa, type MutualTlsCa } from '../remote-ca/testing/mutual-tls-ca';
 import { GlobalSignConnector } from './globalsign-connector';
 import { clearHvcaTokens } from './hvca-session';
 
@@ -24,11 +21,9 @@ const KEY = 'gs-api-key-0123';
 const SECRET = 'gs-api-secret-abcdefghijklmnop';
 const REQUEST_FIELDS = new Set(['validity', 'subject_dn', 'san', 'public_key']);
 
+let mtls: MutualTlsCa;
 let api: FakeCaApi;
 let ca: TestCa;
-let dir: string;
-let tlsCaFile: string;
-let certs: ClientCertFiles;
 let csr: ParsedCsr;
 let other: ParsedCsr;
 
@@ -105,9 +100,7 @@ function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
     base_url: `${api.url}/v2`,
     api_key: KEY,
     api_secret: SECRET,
-    client_cert_path: certs.cert,
-    client_key_path: certs.key,
-    trust_ca_path: tlsCaFile,
+    ...mtls.tlsConfig,
     ...extra,
   };
 }
@@ -119,18 +112,12 @@ function request(c: ParsedCsr = csr, extra: Partial<IssuanceRequest> = {}): Issu
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'globalsign-'));
-  certs = makeClientCerts(dir);
-  [api, ca] = await Promise.all([FakeCaApi.start({ clientCa: certs.clientCaPem }), TestCa.create('Atlas Test')]);
-  tlsCaFile = join(dir, 'tls-ca.pem');
-  writeFileSync(tlsCaFile, api.tlsCaPem);
+  mtls = await startMutualTlsCa('globalsign-', 'Atlas Test');
+  ({ api, ca } = mtls);
   [csr, other] = await Promise.all([newCsr('api.example.com'), newCsr('other.example.com')]);
 });
 
-afterAll(async () => {
-  await api.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => mtls?.stop());
 
 beforeEach(() => {
   clearHvcaTokens();
@@ -217,7 +204,9 @@ describe('GlobalSign Atlas HVCA connector (mutual TLS + API key login)', () => {
 
   it('is refused at the TLS layer with a client certificate its CA did not sign (clear, retryable)', async () => {
     const err = await rejection(
-      connector({ client_cert_path: certs.strangerCert, client_key_path: certs.strangerKey }).issue(request()),
+      connector({ client_cert_path: mtls.certs.strangerCert, client_key_path: mtls.certs.strangerKey }).issue(
+        request(),
+      ),
     );
     expect(err).toBeInstanceOf(DomainError);
     expect(err.code).toBe(ErrorCode.Unavailable);

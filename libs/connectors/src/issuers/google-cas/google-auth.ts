@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { DomainError, ErrorCode, invalid } from '@certctl/domain';
 import { importPKCS8, SignJWT } from 'jose';
-import { caHttp, caStatusError, excerpt, type CaHttpResponse } from '../remote-ca/ca-http';
+import { caHttp } from '../remote-ca/ca-http';
+import { bearerTokenFromAnswer, CachedTokenSource, TokenStore, type BearerToken } from '../remote-ca/token-cache';
 
 /** The scope CAS needs (Google documents no narrower one for privateca). */
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -10,8 +11,6 @@ export const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** Google caps a service-account assertion at one hour. */
 const ASSERTION_LIFETIME_SECONDS = 3600;
-/** A token is renewed this long before Google says it expires (clock skew, request time). */
-const EXPIRY_MARGIN_MS = 60_000;
 
 /** The fields of a service-account key file the JWT bearer grant uses. */
 export interface ServiceAccountKey {
@@ -30,52 +29,25 @@ export interface TokenSourceOptions {
   what: string;
 }
 
-interface CachedToken {
-  token: string;
-  expiresAt: number;
-}
-
-/**
- * Access tokens by credential (hash of the key material and token endpoint). Module-wide
- * because connectors are built per operation; a token is a short-lived, per-replica cache
- * (each replica can mint its own), so keeping it in memory loses nothing.
- */
-const tokenCache = new Map<string, CachedToken>();
-const inFlight = new Map<string, Promise<CachedToken>>();
+/** Access tokens by credential (hash of the key material and token endpoint). */
+const store = new TokenStore();
 
 /**
  * OAuth2 access tokens for Google APIs: a service account's JWT bearer grant (RFC 7523,
  * an RS256 assertion signed with the account's key, POSTed to its token_uri), or the GCE /
  * GKE metadata server's token for the attached service account (workload identity).
  */
-export class GoogleTokenSource {
-  private readonly cacheKey: string;
-
+export class GoogleTokenSource extends CachedTokenSource {
   constructor(private readonly o: TokenSourceOptions) {
-    this.cacheKey = createHash('sha256')
-      .update(o.credentialsJson ?? `adc:${process.env.GOOGLE_APPLICATION_CREDENTIALS ?? ''}`)
-      .digest('hex');
+    super(
+      store,
+      createHash('sha256')
+        .update(o.credentialsJson ?? `adc:${process.env.GOOGLE_APPLICATION_CREDENTIALS ?? ''}`)
+        .digest('hex'),
+    );
   }
 
-  async token(): Promise<string> {
-    const cached = tokenCache.get(this.cacheKey);
-    if (cached && cached.expiresAt - EXPIRY_MARGIN_MS > Date.now()) return cached.token;
-    let pending = inFlight.get(this.cacheKey);
-    if (!pending) {
-      pending = this.fetchToken().finally(() => inFlight.delete(this.cacheKey));
-      inFlight.set(this.cacheKey, pending);
-    }
-    const fresh = await pending;
-    tokenCache.set(this.cacheKey, fresh);
-    return fresh.token;
-  }
-
-  /** Forgets the cached token (the API refused it: revoked, or the key was rotated). */
-  invalidate(): void {
-    tokenCache.delete(this.cacheKey);
-  }
-
-  private async fetchToken(): Promise<CachedToken> {
+  protected async fetchToken(): Promise<BearerToken> {
     const json = this.o.credentialsJson ?? (await this.applicationDefaultCredentials());
     if (json === undefined) return this.metadataToken();
     return this.serviceAccountToken(parseServiceAccount(json, this.o.what));
@@ -94,7 +66,7 @@ export class GoogleTokenSource {
     }
   }
 
-  private async serviceAccountToken(sa: ServiceAccountKey): Promise<CachedToken> {
+  private async serviceAccountToken(sa: ServiceAccountKey): Promise<BearerToken> {
     const tokenUri = sa.token_uri ?? GOOGLE_TOKEN_URI;
     let key: Awaited<ReturnType<typeof importPKCS8>>;
     try {
@@ -118,11 +90,11 @@ export class GoogleTokenSource {
       timeoutMs: this.o.timeoutMs,
       what: this.o.what,
     });
-    return this.tokenAnswer(res, `token request to ${new URL(tokenUri).origin}`);
+    return bearerTokenFromAnswer(res, `${this.o.what}: token request to ${new URL(tokenUri).origin}`);
   }
 
   /** The attached service account's token (GCE_METADATA_HOST overrides the host, as Google's libraries allow). */
-  private async metadataToken(): Promise<CachedToken> {
+  private async metadataToken(): Promise<BearerToken> {
     const host = process.env.GCE_METADATA_HOST ?? 'metadata.google.internal';
     const res = await caHttp({
       method: 'GET',
@@ -136,30 +108,7 @@ export class GoogleTokenSource {
         `${this.o.what}: no credentials_json and no metadata server (${e instanceof Error ? e.message : String(e)}); set credentials_json or run on Google Cloud with an attached service account`,
       );
     });
-    return this.tokenAnswer(res, 'metadata server token request');
-  }
-
-  private tokenAnswer(res: CaHttpResponse, what: string): CachedToken {
-    const body = res.json as {
-      access_token?: unknown;
-      expires_in?: unknown;
-      error?: unknown;
-      error_description?: unknown;
-    };
-    if (res.status < 200 || res.status >= 300) {
-      const detail =
-        typeof body?.error === 'string'
-          ? [body.error, typeof body.error_description === 'string' ? body.error_description : undefined]
-              .filter(Boolean)
-              .join(': ')
-          : excerpt(res.text) || 'no details';
-      throw caStatusError(res.status, `${this.o.what}: ${what} answered HTTP ${res.status}: ${detail}`);
-    }
-    if (typeof body?.access_token !== 'string' || body.access_token === '') {
-      throw new DomainError(ErrorCode.Unavailable, `${this.o.what}: ${what} answered no access_token`);
-    }
-    const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 300;
-    return { token: body.access_token, expiresAt: Date.now() + seconds * 1000 };
+    return bearerTokenFromAnswer(res, `${this.o.what}: metadata server token request`);
   }
 }
 
@@ -190,5 +139,5 @@ export function parseServiceAccount(json: string, what: string): ServiceAccountK
 
 /** Empties the token cache (tests that rotate keys or count token requests). */
 export function forgetGoogleTokens(): void {
-  tokenCache.clear();
+  store.clear();
 }
