@@ -30,6 +30,8 @@ module.exports = {
   // testTimeout is a global option (ignored inside projects): integration and e2e tests
   // start real servers, so allow 90 s per test.
   testTimeout: 90_000,
+  // --shard splits by cost (scripts/run-tests.js runs integration shards side by side).
+  testSequencer: '<rootDir>/test/jest-sequencer.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'] },
     {

@@ -51,9 +51,9 @@ export interface JobRow {
   agent_id: string | null;
 }
 
-/** Starts the app's HTTP server on a free loopback port (for real HTTP clients); returns the port. */
+/** The loopback port the app listens on (for real HTTP clients). */
 export async function listenOnLoopback(t: TestApp): Promise<number> {
-  await t.app.listen(0, '127.0.0.1');
+  // createTestApp already listens on a loopback port.
   return (t.app.getHttpServer().address() as AddressInfo).port;
 }
 

@@ -24,12 +24,12 @@ export interface TestApp {
 export const SHARED_DATABASE_KEY = { CERTCTL_CONFIG_ENCRYPTION_KEY: 'pki-test-encryption-key-0123456789abcdef' };
 
 /**
- * The real server app (real Postgres and Redis of this test run), served over plain HTTP
- * in-process for supertest; e2e tests cover the TLS listener.
+ * The real server app (real Postgres and Redis of this test run), in-process and listening
+ * on a loopback port (plain HTTP unless `tls`) for supertest.
  */
 export async function createTestApp(
   env: Record<string, string> = {},
-  /** `tls`: serve HTTPS (listen with listenOnLoopback); supertest then trusts `tls.ca`. */
+  /** `tls`: serve HTTPS; supertest then trusts `tls.ca`. */
   opts: { beforeInit?: (app: NestExpressApplication) => void; tls?: ServerTlsOptions & { ca: string } } = {},
 ): Promise<TestApp> {
   const dbUrl = process.env.CERTCTL_TEST_DATABASE_URL;
@@ -50,6 +50,9 @@ export async function createTestApp(
   const app = await createServerApp(config, opts.tls, process.env.CERTCTL_TEST_LOG ? {} : { logger: false });
   opts.beforeInit?.(app);
   await app.init();
+  // Listening once here matters: given a server that is not listening, supertest binds a
+  // fresh ephemeral port for every request (a third of a 10,000-request fuzz's time).
+  await app.listen(0, '127.0.0.1');
   const ds = app.get(DataSource);
   const repo = app.get(AuthRepository);
   return {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import { connect } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import type { AcmeValidationConfig } from './acme-config';
-import type { ValidationResult } from './acme-validation';
+import { pinnedLookup, type ValidationResult } from './acme-validation';
 
 /** The ALPN protocol a tls-alpn-01 responder negotiates (RFC 8737 section 6.2). */
 export const ACME_TLS_ALPN = 'acme-tls/1';
@@ -90,14 +90,7 @@ export function validateTlsAlpn01(
 ): Promise<ValidationResult> {
   const name = identifier.value;
   const mapped = identifier.type === 'ip' ? name : cfg.resolve[name.toLowerCase()];
-  const lookup: LookupFunction | undefined = mapped
-    ? (_host, opts, cb) => {
-        const family = isIP(mapped);
-        if (opts.all)
-          (cb as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: mapped, family }]);
-        else cb(null, mapped, family);
-      }
-    : undefined;
+  const lookup = pinnedLookup(mapped);
   const where = `${isIP(name) === 6 ? `[${name}]` : name}:${cfg.tlsAlpn01Port}`;
   return new Promise((resolve) => {
     let settled = false;

@@ -31,6 +31,19 @@ export function dns01Digest(keyAuthorization: string): string {
  * loopback; redirects are not followed, the body is bounded and must equal the key
  * authorization (trailing whitespace ignored, as the RFC allows).
  */
+/**
+ * A DNS lookup that answers `address` for any name (the configured name-to-address map, so
+ * validation stays on the addresses an operator chose), or undefined for the system resolver.
+ */
+export function pinnedLookup(address: string | undefined): LookupFunction | undefined {
+  if (!address) return undefined;
+  const family = isIP(address);
+  return (_host, opts, cb) => {
+    if (opts.all) (cb as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
+    else cb(null, address, family);
+  };
+}
+
 export function validateHttp01(
   cfg: AcmeValidationConfig,
   identifier: { type: string; value: string },
@@ -39,14 +52,7 @@ export function validateHttp01(
 ): Promise<ValidationResult> {
   const name = identifier.value;
   const mapped = cfg.resolve[name.toLowerCase()];
-  const lookup: LookupFunction | undefined = mapped
-    ? (_host, opts, cb) => {
-        const family = isIP(mapped);
-        if (opts.all)
-          (cb as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: mapped, family }]);
-        else cb(null, mapped, family);
-      }
-    : undefined;
+  const lookup = pinnedLookup(mapped);
   const hostname = isIP(name) === 6 ? `[${name}]` : name;
   const where = `http://${hostname}:${cfg.http01Port}/.well-known/acme-challenge/${token}`;
   return new Promise((resolve) => {

@@ -103,7 +103,6 @@ describe('EST server (RFC 7030) over TLS', () => {
       },
       { tls: { key: bundle.keyPem, cert: bundle.certPem, ca: bundle.caCertPem } },
     );
-    await t.app.listen(0, '127.0.0.1');
     port = (t.app.getHttpServer().address() as AddressInfo).port;
     const admin = `Bearer ${(await t.mintKey(['admin'])).key}`;
     await createLocalCaIssuer(t, admin, issuerId);
