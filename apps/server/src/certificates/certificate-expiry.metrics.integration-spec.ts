@@ -6,7 +6,7 @@ import {
   type TestApp,
 } from '../../../../test/integration/test-app';
 
-describe('certctl_certificates_expiring on /api/v1/metrics/prometheus', () => {
+describe('certctl_certificates_expiring and _expired on /api/v1/metrics/prometheus', () => {
   let db: PrivateDatabase;
   let t: TestApp;
   let key: string;
@@ -35,13 +35,16 @@ describe('certctl_certificates_expiring on /api/v1/metrics/prometheus', () => {
     for (const m of res.text.matchAll(/^certctl_certificates_expiring\{window="(\w+)"\} (\d+)$/gm)) {
       values[m[1]] = Number(m[2]);
     }
+    const expired = /^certctl_certificates_expired (\d+)$/m.exec(res.text);
+    if (expired) values.expired = Number(expired[1]);
     return values;
   };
 
-  it('is a gauge with a 7d and a 30d window, both 0 without certificates', async () => {
+  it('is a gauge with a 7d and a 30d window, and an expired gauge, all 0 without certificates', async () => {
     const res = await t.http.get('/api/v1/metrics/prometheus').set('Authorization', key);
     expect(res.text).toContain('# TYPE certctl_certificates_expiring gauge');
-    expect(await scrape()).toEqual({ '7d': 0, '30d': 0 });
+    expect(res.text).toContain('# TYPE certctl_certificates_expired gauge');
+    expect(await scrape()).toEqual({ '7d': 0, '30d': 0, expired: 0 });
   });
 
   it('counts live certificates by expiry window at scrape time', async () => {
@@ -49,17 +52,25 @@ describe('certctl_certificates_expiring on /api/v1/metrics/prometheus', () => {
     await insert('mc-g-6d', 'RenewalInProgress', '6 days');
     await insert('mc-g-20d', 'Expiring', '20 days');
     await insert('mc-g-29d', 'Failed', '29 days');
-    // Not counted: beyond 30 days, no version yet, already expired, revoked, archived.
+    // Not expiring: beyond 30 days, no version yet, already expired, revoked, archived. The two
+    // past their notAfter (whether or not the scheduler has marked them Expired) are `expired`.
     await insert('mc-g-60d', 'Active', '60 days');
     await insert('mc-g-none', 'Pending', null);
     await insert('mc-g-past', 'Active', '-1 day');
     await insert('mc-g-expired', 'Expired', '-2 days');
     await insert('mc-g-revoked', 'Revoked', '2 days');
     await insert('mc-g-archived', 'Active', '2 days', true);
-    expect(await scrape()).toEqual({ '7d': 2, '30d': 4 });
+    await insert('mc-g-revoked-past', 'Revoked', '-3 days');
+    await insert('mc-g-archived-past', 'Expired', '-3 days', true);
+    expect(await scrape()).toEqual({ '7d': 2, '30d': 4, expired: 2 });
 
     // Renewed: the certificate moves out of both windows on the next scrape.
     await t.ds.query(`UPDATE managed_certificates SET expires_at = now() + interval '90 days' WHERE id = 'mc-g-3d'`);
-    expect(await scrape()).toEqual({ '7d': 1, '30d': 3 });
+    expect(await scrape()).toEqual({ '7d': 1, '30d': 3, expired: 2 });
+    // Renewed after it lapsed: no longer expired.
+    await t.ds.query(
+      `UPDATE managed_certificates SET expires_at = now() + interval '90 days', status = 'Active' WHERE id = 'mc-g-expired'`,
+    );
+    expect((await scrape()).expired).toBe(1);
   });
 });

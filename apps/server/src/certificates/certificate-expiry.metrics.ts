@@ -28,7 +28,26 @@ export async function countExpiring(ds: DataSource): Promise<Record<ExpiryWindow
   return { '7d': rows[0]?.d7 ?? 0, '30d': rows[0]?.d30 ?? 0 };
 }
 
-/** Registers certctl_certificates_expiring{window} on the app's registry, computed at scrape time. */
+/**
+ * Certificates still managed (not archived, not revoked) whose current version is past its
+ * notAfter, whatever status the scheduler has set yet: the outages a lifecycle platform exists
+ * to prevent, so they get a gauge (and an alert) of their own.
+ */
+export async function countExpired(ds: DataSource): Promise<number> {
+  const rows: { n: number }[] = await ds.query(
+    `SELECT count(*)::int AS n
+       FROM managed_certificates
+      WHERE archived_at IS NULL
+        AND status <> 'Revoked'
+        AND expires_at < now()`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Registers certctl_certificates_expiring{window} and certctl_certificates_expired on the app's
+ * registry, computed at scrape time.
+ */
 @Injectable()
 export class CertificateExpiryMetrics {
   constructor(@InjectDataSource() ds: DataSource, metrics: MetricsService) {
@@ -39,6 +58,14 @@ export class CertificateExpiryMetrics {
       registers: [metrics.registry],
       async collect() {
         for (const [window, n] of Object.entries(await countExpiring(ds))) this.set({ window }, n);
+      },
+    });
+    new Gauge({
+      name: 'certctl_certificates_expired',
+      help: 'Managed certificates (not archived or revoked) whose current certificate is past its notAfter',
+      registers: [metrics.registry],
+      async collect() {
+        this.set(await countExpired(ds));
       },
     });
   }
