@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createTestApp, type TestApp } from '../../../../test/integration/test-app';
 
 describe('GET /api/v1/metrics/prometheus', () => {
@@ -24,6 +26,19 @@ describe('GET /api/v1/metrics/prometheus', () => {
     const after = await t.http.get('/api/v1/metrics/prometheus').set('Authorization', `Bearer ${key}`);
     expect(after.text).toContain('route="unmatched",status="404"');
     expect(after.text).not.toContain('x1');
+  });
+
+  it('documents every certctl metric family it exposes in docs/operations.md', async () => {
+    const { key } = await t.mintKey(['operator']);
+    const res = await t.http.get('/api/v1/metrics/prometheus').set('Authorization', `Bearer ${key}`);
+    const families = [...res.text.matchAll(/^# TYPE (certctl_\w+) /gm)]
+      .map((m) => m[1])
+      // prom-client's default process and Node.js metrics are documented as a group.
+      .filter((name) => !/^certctl_(process|nodejs)_/.test(name));
+    expect(families.length).toBeGreaterThan(10);
+    const doc = readFileSync(join(__dirname, '../../../../docs/operations.md'), 'utf8');
+    // Named in code style, alone or with its labels: `certctl_x` or `certctl_x{label}`.
+    expect(families.filter((name) => !new RegExp(`\`${name}[\`{]`).test(doc))).toEqual([]);
   });
 
   it('requires metrics.read', async () => {
