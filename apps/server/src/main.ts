@@ -1,3 +1,4 @@
+import type { Server } from 'node:https';
 import { resolve } from 'node:path';
 import { AuthService } from './auth/auth.service';
 import { ConfigError, loadConfig } from './config/config.schema';
@@ -5,8 +6,10 @@ import { ensureDatabaseExists, runMigrationsLocked } from './database/database-b
 import { servesApi } from './role/process-role';
 import { dataDirEncryptionKey, KeyFileError } from './secrets/key-file';
 import { SecretDecryptError, SecretKeyMissingError } from './secrets/secret-box';
+import { MetricsService } from './metrics/metrics.service';
 import { createServerApp, hardenServer } from './server-app';
 import { resolveServerTls, TlsConfigError } from './tls/server-tls';
+import { ServerTlsReloader } from './tls/server-tls-reloader';
 
 function fail(message: string): never {
   process.stderr.write(`certctl: ${message}\n`);
@@ -64,6 +67,17 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  // Renewed certificates (cert-manager, operator, the generated bundle's re-issue) are served
+  // without a restart, on every role: workers serve HTTPS too.
+  const server = app.getHttpServer() as Server;
+  const reloader = new ServerTlsReloader({
+    config,
+    server,
+    initial: tls,
+    reloads: app.get(MetricsService).serverTlsReloads,
+  });
+  reloader.start();
+  server.once('close', () => reloader.stop());
 
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;

@@ -1,5 +1,4 @@
 import type { Server } from 'node:https';
-import type { HttpsOptions } from '@nestjs/common/interfaces/external/https-options.interface';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
@@ -11,6 +10,7 @@ import { StrictValidationPipe } from './http/validation.pipe';
 import { setupSwagger } from './openapi/openapi';
 import { servesApi } from './role/process-role';
 import { workerHttpGate } from './role/worker-http-gate';
+import { serverTlsOptions } from './tls/server-tls';
 
 export interface ServerTlsOptions {
   key: string;
@@ -27,7 +27,7 @@ export async function createServerApp(
   opts: { preview?: boolean; logger?: false; swagger?: boolean } = {},
 ): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    httpsOptions: tls ? httpsOptions(config, tls) : undefined,
+    httpsOptions: tls ? serverTlsOptions(config, tls) : undefined,
     bodyParser: false,
     bufferLogs: opts.logger !== false,
     logger: opts.logger,
@@ -37,20 +37,6 @@ export async function createServerApp(
   if (!opts.preview && opts.logger !== false) app.useLogger(app.get(Logger));
   configureApp(app, config, opts.swagger ?? true);
   return app;
-}
-
-/**
- * TLS 1.3 only. With EST enabled the listener asks for (never requires) a client
- * certificate: EST verifies it per label against its trust bundle (and simplereenroll
- * against the certificate it renews); every other route ignores it.
- */
-function httpsOptions(config: AppConfig, tls: ServerTlsOptions): HttpsOptions {
-  const opts: HttpsOptions & { minVersion: 'TLSv1.3' } = { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' };
-  if (config.enrollment.est.enabled) {
-    opts.requestCert = true;
-    opts.rejectUnauthorized = false;
-  }
-  return opts;
 }
 
 export function configureApp(app: NestExpressApplication, config: AppConfig, swagger = true): void {

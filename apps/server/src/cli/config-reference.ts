@@ -645,6 +645,13 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
       'PEM file with the server certificate, optionally followed by its intermediate certificates. See [TLS](configuration.md#tls).',
   },
   CERTCTL_SERVER_TLS_KEY_PATH: { type: 'string', description: 'PEM file with the private key of that certificate.' },
+  CERTCTL_SERVER_TLS_RELOAD_INTERVAL: {
+    type: 'duration',
+    default: '1m',
+    allowed: '0 (off), 1s–1d',
+    description:
+      "How often each replica re-reads its TLS certificate and key files and, when they changed and the pair is usable (key matches, valid now), serves the new certificate to new connections without a restart (same TLS settings). A changed but unusable pair is refused with a warning naming the files, and the previous certificate stays; `certctl_server_tls_reloads_total{result}` counts both. Without configured files it re-runs the generated certificate's re-issue check. `0` = read once at startup only. See [TLS](configuration.md#tls).",
+  },
   CERTCTL_SHORT_LIVED_EXPIRY_CHECK_INTERVAL: {
     type: 'duration',
     default: '30s',

@@ -125,6 +125,23 @@ const duration = (name: string, dflt: string, minMs: number, maxMs: number) =>
       return ms;
     });
 
+/** A duration, or `0` (also `0s`, `0m`, ...) to turn the feature off. */
+const durationOrOff = (name: string, dflt: string, minMs: number, maxMs: number) => {
+  const on = duration(name, dflt, minMs, maxMs);
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v !== undefined && /^0+(ms|s|m|h|d)?$/.test(v.trim())) return 0;
+      const parsed = on.safeParse(v);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) {
+        ctx.addIssue({ code: 'custom', message: `${issue.message} (or 0 to turn it off)` });
+      }
+      return z.NEVER;
+    });
+};
+
 const optionalString = z
   .string()
   .optional()
@@ -156,6 +173,8 @@ export const configSchema = z
     CERTCTL_SERVER_PORT: int('CERTCTL_SERVER_PORT', 8443, 0, 65535),
     CERTCTL_SERVER_TLS_CERT_PATH: optionalString,
     CERTCTL_SERVER_TLS_KEY_PATH: optionalString,
+    /** How often the listener re-reads its certificate (tls/server-tls-reloader.ts); 0 = never. */
+    CERTCTL_SERVER_TLS_RELOAD_INTERVAL: durationOrOff('CERTCTL_SERVER_TLS_RELOAD_INTERVAL', '1m', 1_000, 86_400_000),
     CERTCTL_PUBLIC_URL: optionalString.pipe(
       z
         .string()
@@ -369,7 +388,15 @@ function isProxySpec(entry: string): boolean {
 
 /** The validated configuration, injected by class token. */
 export class AppConfig {
-  readonly server!: { host: string; port: number; tlsCertPath?: string; tlsKeyPath?: string; publicUrl?: string };
+  readonly server!: {
+    host: string;
+    port: number;
+    tlsCertPath?: string;
+    tlsKeyPath?: string;
+    /** CERTCTL_SERVER_TLS_RELOAD_INTERVAL: 0 = the certificate read at boot is served until restart. */
+    tlsReloadIntervalMs: number;
+    publicUrl?: string;
+  };
   readonly dataDir!: string;
   readonly database!: { url: string; maxConnections: number };
   readonly redis!: { url: string; prefix: string };
@@ -459,6 +486,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       port: e.CERTCTL_SERVER_PORT,
       tlsCertPath: e.CERTCTL_SERVER_TLS_CERT_PATH,
       tlsKeyPath: e.CERTCTL_SERVER_TLS_KEY_PATH,
+      tlsReloadIntervalMs: e.CERTCTL_SERVER_TLS_RELOAD_INTERVAL,
       publicUrl: e.CERTCTL_PUBLIC_URL,
     },
     dataDir: e.CERTCTL_DATA_DIR,

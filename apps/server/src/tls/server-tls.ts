@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import type { TlsOptions } from 'node:tls';
 import { checkTlsBundle, createSelfSignedTlsBundle, issueTlsServerCertificate } from '@certctl/pki';
 import type { AppConfig } from '../config/config.schema';
 
@@ -15,6 +16,28 @@ export interface ServerTls {
 }
 
 export class TlsConfigError extends Error {}
+
+/** The TLS options certctl sets: valid for https.createServer and Server.setSecureContext alike. */
+export type ServerTlsListenerOptions = Pick<
+  TlsOptions,
+  'key' | 'cert' | 'minVersion' | 'requestCert' | 'rejectUnauthorized'
+>;
+
+/**
+ * The listener's TLS options for one certificate/key pair: TLS 1.3 only. With EST enabled
+ * the listener asks for (never requires) a client certificate: EST verifies it per label
+ * against its trust bundle (and simplereenroll against the certificate it renews); every
+ * other route ignores it. The boot (createServerApp) and the hot reload
+ * (server-tls-reloader.ts) both use this, so a reloaded certificate keeps the same policy.
+ */
+export function serverTlsOptions(config: AppConfig, pair: { key: string; cert: string }): ServerTlsListenerOptions {
+  const opts: ServerTlsListenerOptions = { key: pair.key, cert: pair.cert, minVersion: 'TLSv1.3' };
+  if (config.enrollment.est.enabled) {
+    opts.requestCert = true;
+    opts.rejectUnauthorized = false;
+  }
+  return opts;
+}
 
 async function readOrFail(path: string, variable: string): Promise<string> {
   try {
