@@ -457,6 +457,44 @@ describe('chart contents per topology', () => {
     }
   });
 
+  it('serves /.well-known/pki over plain HTTP on the api pods when pki.httpPort is set, and only then', () => {
+    const ms = rendered.get('everything enabled')!;
+    const [config] = byKind(ms, 'ConfigMap').filter((c) => c.metadata.name === 'certctl');
+    expect(config.data).toMatchObject({
+      CERTCTL_PKI_HTTP_PORT: '8080',
+      CERTCTL_PKI_PUBLIC_URL: 'http://pki.example.test',
+      CERTCTL_PUBLIC_URL: 'https://certctl.example.test',
+    });
+    const server = byKind(ms, 'Deployment').find((d) => d.metadata.name === 'certctl-server')!;
+    expect(podSpec(server).containers[0].ports).toContainEqual({
+      name: 'pki-http',
+      containerPort: 8080,
+      protocol: 'TCP',
+    });
+    // Workers start no PKI listener (CERTCTL_ROLE=worker), so they expose no such port.
+    const worker = byKind(ms, 'Deployment').find((d) => d.metadata.name === 'certctl-worker')!;
+    expect(podSpec(worker).containers[0].ports.map((p: Json) => p.name)).toEqual(['https']);
+    const [service] = byKind(ms, 'Service').filter((x) => x.metadata.name === 'certctl');
+    expect(service.spec.ports).toContainEqual({
+      name: 'pki-http',
+      port: 80,
+      targetPort: 'pki-http',
+      protocol: 'TCP',
+      appProtocol: 'http',
+    });
+    const policy = byKind(ms, 'NetworkPolicy').find((p) => p.metadata.name === 'certctl-server')!;
+    expect(policy.spec.ingress[0].ports).toEqual([
+      { port: 'https', protocol: 'TCP' },
+      { port: 'pki-http', protocol: 'TCP' },
+    ]);
+
+    // Off by default: no variable, port, Service port or policy port.
+    const plain = rendered.get('default values')!;
+    const [defaultConfig] = byKind(plain, 'ConfigMap').filter((c) => c.metadata.name === 'certctl');
+    expect(Object.keys(defaultConfig.data).filter((k) => k.startsWith('CERTCTL_PKI_'))).toEqual([]);
+    expect(JSON.stringify(plain)).not.toContain('pki-http');
+  });
+
   it('puts the secret values it is given in Secrets and nowhere else', () => {
     const ms = rendered.get('everything enabled')!;
     const known = [
@@ -557,6 +595,7 @@ describe('chart failure messages', () => {
       'metrics:\n  serviceMonitor:\n    enabled: true\n',
       'metrics.serviceMonitor.apiKeySecret.name is required',
     ],
+    ['PKI port equal to the HTTPS port', 'pki:\n  httpPort: 8443\n', 'pki.httpPort must differ from server.port'],
     [
       'Ingress without hosts',
       'ingress:\n  enabled: true\n',

@@ -57,6 +57,12 @@ describe('values.schema.json', () => {
     ['server.logLevel', 'verbose', '/server/logLevel'],
     ['server.publicUrl', 'http://certctl.example.com', '/server/publicUrl'],
     ['server.args', 'node main.js', '/server/args'],
+    ['pki.httpPort', 0, '/pki/httpPort'],
+    ['pki.httpPort', 70000, '/pki/httpPort'],
+    ['pki.httpPort', '8080', '/pki/httpPort'],
+    ['pki.publicUrl', 'ftp://pki.example.com', '/pki/publicUrl'],
+    ['pki.publicUrl', 'http://pki.example.com/?x=1', '/pki/publicUrl'],
+    ['pki.publicUrl', 'http://user:pw@pki.example.com', '/pki/publicUrl'],
     ['server.resources.limits.memory', '1 gig', '/server/resources/limits/memory'],
     ['server.podDisruptionBudget.maxUnavailable', 'half', '/server/podDisruptionBudget/maxUnavailable'],
     ['image.pullPolicy', 'Sometimes', '/image/pullPolicy'],
@@ -102,6 +108,13 @@ describe('values.schema.json', () => {
       expect(errors(withValue(`config.${name}`, 'value'))).toEqual([]);
     },
   );
+
+  it('accepts pki.httpPort null or a port, and an http:// or https:// pki.publicUrl', () => {
+    expect(errors(withValue('pki.httpPort', null))).toEqual([]);
+    expect(errors(withValue('pki.httpPort', 8080))).toEqual([]);
+    expect(errors(withValue('pki.publicUrl', 'http://pki.example.com'))).toEqual([]);
+    expect(errors(withValue('pki.publicUrl', 'https://pki.example.com/certctl'))).toEqual([]);
+  });
 
   it('refuses config keys that are not CERTCTL_* variables', () => {
     expect(errors(withValue('config.LOG_LEVEL', 'debug')).length).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import { servesApi } from './role/process-role';
 import { dataDirEncryptionKey, KeyFileError } from './secrets/key-file';
 import { SecretDecryptError, SecretKeyMissingError } from './secrets/secret-box';
 import { MetricsService } from './metrics/metrics.service';
-import { createServerApp, hardenServer } from './server-app';
+import { createPkiHttpServer, createServerApp, hardenServer, PKI_HTTP_PREFIX } from './server-app';
 import { resolveServerTls, TlsConfigError } from './tls/server-tls';
 import { ServerTlsReloader } from './tls/server-tls-reloader';
 
@@ -54,6 +54,12 @@ async function main(): Promise<void> {
   }
 
   if (keyNote) log(keyNote);
+  if (!config.pki.httpListener && config.pki.publicUrl?.startsWith('http://')) {
+    // Allowed (a load balancer may serve plain HTTP in front of the HTTPS listener), but say so.
+    log(
+      `CERTCTL_PKI_PUBLIC_URL is http:// (${config.pki.publicUrl}) but CERTCTL_PKI_HTTP_PORT is unset: something in front must serve ${PKI_HTTP_PREFIX}* over plain HTTP`,
+    );
+  }
   const app = await createServerApp(config, tls);
   hardenServer(app);
   // SIGTERM/SIGINT: close the listener, drain queue workers and audit writes, then exit 0
@@ -79,14 +85,43 @@ async function main(): Promise<void> {
   reloader.start();
   server.once('close', () => reloader.stop());
 
-  const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
-  const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;
+  const base = `https://${displayHost(config.server.host)}:${config.server.port}`;
   if (!servesApi(config.role)) {
     // No API here: the initial admin key is minted and shown by an api (or all) replica.
     process.stdout.write(`\ncertctl worker listening on ${base} (/health, /ready and metrics only)\n\n`);
     return;
   }
+  // Plain-HTTP CRL/OCSP/CA-certificate listener (CERTCTL_PKI_HTTP_PORT): api and all roles only.
+  const listener = config.pki.httpListener;
+  let pkiBase: string | undefined;
+  if (listener) {
+    const pki = createPkiHttpServer(app);
+    try {
+      await new Promise<void>((ok, ko) => {
+        pki.once('error', ko);
+        pki.listen(listener.port, listener.host, () => {
+          pki.off('error', ko);
+          ok();
+        });
+      });
+    } catch (e) {
+      fail(`CERTCTL_PKI_HTTP_PORT: cannot listen on ${listener.host}:${listener.port}: ${(e as Error).message}`);
+    }
+    // Closed with the HTTPS listener on SIGTERM/SIGINT (enableShutdownHooks) and on app.close().
+    let closed = false;
+    const closePki = () => {
+      if (closed) return;
+      closed = true;
+      pki.close();
+      pki.closeIdleConnections();
+    };
+    process.once('SIGTERM', closePki);
+    process.once('SIGINT', closePki);
+    server.once('close', closePki);
+    pkiBase = `http://${displayHost(listener.host)}:${listener.port}`;
+  }
   const lines = [`certctl server listening on ${base}`, `  Swagger UI:   ${base}/api/docs`];
+  if (pkiBase) lines.push(`  PKI (HTTP):   ${pkiBase}${PKI_HTTP_PREFIX} (CRLs, OCSP, CA certificates only)`);
   if (tls.caFile) {
     lines.push(
       `  TLS CA file:  ${resolve(tls.caFile)}  (self-signed; curl --cacert ${resolve(tls.caFile)} ${base}/health)`,
@@ -106,6 +141,12 @@ async function main(): Promise<void> {
 
 function log(msg: string): void {
   process.stdout.write(`certctl: ${msg}\n`);
+}
+
+/** A host for URLs printed at boot: wildcard binds become localhost, IPv6 gets brackets. */
+function displayHost(bind: string): string {
+  const host = bind === '0.0.0.0' || bind === '::' ? 'localhost' : bind;
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function dbName(url: string): string {

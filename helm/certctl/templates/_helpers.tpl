@@ -161,6 +161,9 @@ Pass (dict "ctx" $ "secret" NAME "key" KEY "length" N "holder" MAP "field" FIELD
 {{- if and (not .Values.redis.enabled) (not (or .Values.externalRedis.url .Values.externalRedis.existingSecret)) }}
 {{- fail "certctl: redis.enabled=false needs externalRedis.url or externalRedis.existingSecret" }}
 {{- end }}
+{{- if and .Values.pki.httpPort (eq (int .Values.pki.httpPort) (int .Values.server.port)) }}
+{{- fail "certctl: pki.httpPort must differ from server.port (the plain-HTTP PKI listener is a second port)" }}
+{{- end }}
 {{- if and .Values.agent.enabled .Values.tls.selfSigned (not .Values.agent.serverCaSecret) }}
 {{- fail "certctl: agent.enabled needs a server certificate agents can trust: use tls.existingSecret or tls.certManager (self-signed certificates differ per pod), or set agent.serverCaSecret" }}
 {{- end }}

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { conflict, IssuerType } from '@certctl/domain';
 import { ISSUER_CONNECTORS, type IssuerConnector, type IssuerConnectorRegistry } from '@certctl/connectors';
-import { AppConfig, publicBaseUrl } from '../config/config.schema';
+import { AppConfig, pkiPublicBaseUrl } from '../config/config.schema';
 import { CaStore, type IssuerForCa, type LoadedCa } from './ca-store';
 
 export interface ResolvedConnector {
@@ -60,7 +60,7 @@ export class IssuerConnectors {
     return factory({
       issuerId: issuer.id,
       config: issuer.config,
-      publicUrl: publicBaseUrl(this.config),
+      publicUrl: pkiPublicBaseUrl(this.config),
       urlId: ca?.urlId ?? issuer.id,
       ca: ca?.signer,
     });

@@ -487,10 +487,27 @@ export const CONFIG_VARIABLES: Record<string, VariableDoc> = {
     description:
       "Lowest PagerDuty `payload.severity` sent (a floor): a less severe event is raised to it, a more severe one keeps its own. Unset: the event's own (info, warning or critical). Needs `CERTCTL_PAGERDUTY_ROUTING_KEY`.",
   },
+  CERTCTL_PKI_HTTP_HOST: {
+    type: 'string',
+    allowed: 'an IP address or localhost',
+    description:
+      'Address the plain-HTTP PKI listener (`CERTCTL_PKI_HTTP_PORT`) binds to. Unset: `CERTCTL_SERVER_HOST`.',
+  },
+  CERTCTL_PKI_HTTP_PORT: {
+    type: 'integer',
+    allowed: '1–65535',
+    description:
+      'Starts a second, plain-HTTP listener on `api` and `all` replicas that serves only `/.well-known/pki/*` (CRLs, OCSP GET and POST, CA certificates; anything else answers 404), for relying parties that fetch revocation data over HTTP. Unset: no such listener. See [Serving CRLs and OCSP over plain HTTP](issuance.md#serving-crls-and-ocsp-over-plain-http).',
+  },
+  CERTCTL_PKI_PUBLIC_URL: {
+    type: 'URL',
+    description:
+      'Base of the CRL distribution point and AIA (OCSP, CA issuers) URLs put in certificates, `http://` or `https://` (no credentials, query or fragment), usually the external address of `CERTCTL_PKI_HTTP_PORT`. Unset: `CERTCTL_PUBLIC_URL`, else the HTTPS listener. An `http://` value without `CERTCTL_PKI_HTTP_PORT` is accepted (something in front serves HTTP) with a notice at boot.',
+  },
   CERTCTL_PUBLIC_URL: {
     type: 'URL',
     description:
-      'The external `https://` URL clients use to reach the server; base of the CRL and OCSP URLs put in certificates.',
+      'The external `https://` URL clients use to reach the server (ACME, EST and SCEP URLs); base of the CRL and OCSP URLs put in certificates unless `CERTCTL_PKI_PUBLIC_URL` is set.',
   },
   CERTCTL_RATE_LIMIT_BURST: {
     type: 'integer',

@@ -1,5 +1,5 @@
 import { configProblems as problems } from './config-testing';
-import { loadConfig } from './config.schema';
+import { loadConfig, pkiPublicBaseUrl, publicBaseUrl } from './config.schema';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -96,5 +96,69 @@ describe('agent bootstrap token', () => {
     expect(problems({ CERTCTL_AGENT_BOOTSTRAP_TOKEN: same, CERTCTL_BOOTSTRAP_TOKEN: same })[0]).toContain(
       'must differ from CERTCTL_BOOTSTRAP_TOKEN',
     );
+  });
+});
+
+describe('PKI distribution settings', () => {
+  it('are off by default: no plain-HTTP listener, CRL/AIA URLs under the public URL', () => {
+    const c = loadConfig({});
+    expect(c.pki.httpListener).toBeUndefined();
+    expect(c.pki.publicUrl).toBeUndefined();
+    expect(pkiPublicBaseUrl(c)).toBe('https://localhost:8443');
+    const pub = loadConfig({ CERTCTL_PUBLIC_URL: 'https://certctl.example.com' });
+    expect(pkiPublicBaseUrl(pub)).toBe('https://certctl.example.com');
+  });
+
+  it('CERTCTL_PKI_HTTP_PORT starts a listener on CERTCTL_SERVER_HOST unless CERTCTL_PKI_HTTP_HOST is set', () => {
+    expect(loadConfig({ CERTCTL_PKI_HTTP_PORT: '8080' }).pki.httpListener).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(loadConfig({ CERTCTL_SERVER_HOST: '0.0.0.0', CERTCTL_PKI_HTTP_PORT: ' 80 ' }).pki.httpListener).toEqual({
+      host: '0.0.0.0',
+      port: 80,
+    });
+    expect(
+      loadConfig({ CERTCTL_SERVER_HOST: '0.0.0.0', CERTCTL_PKI_HTTP_PORT: '80', CERTCTL_PKI_HTTP_HOST: '::' }).pki
+        .httpListener,
+    ).toEqual({ host: '::', port: 80 });
+    // A host alone starts nothing.
+    expect(loadConfig({ CERTCTL_PKI_HTTP_HOST: '127.0.0.1' }).pki.httpListener).toBeUndefined();
+  });
+
+  it('refuses a bad port or host, naming the variable', () => {
+    for (const port of ['0', '65536', 'http', '-1', '80.5']) {
+      const p = problems({ CERTCTL_PKI_HTTP_PORT: port });
+      expect({ port, p }).toEqual({ port, p: [expect.stringContaining('CERTCTL_PKI_HTTP_PORT')] });
+    }
+    for (const host of ['pki.example.com', '10.0.0.300', '*']) {
+      const p = problems({ CERTCTL_PKI_HTTP_PORT: '80', CERTCTL_PKI_HTTP_HOST: host });
+      expect({ host, p }).toEqual({ host, p: [expect.stringContaining('CERTCTL_PKI_HTTP_HOST')] });
+    }
+  });
+
+  it('CERTCTL_PKI_PUBLIC_URL takes http:// or https:// and is the CRL/AIA base; CERTCTL_PUBLIC_URL stays https', () => {
+    const c = loadConfig({
+      CERTCTL_PUBLIC_URL: 'https://certctl.example.com',
+      CERTCTL_PKI_PUBLIC_URL: ' http://pki.example.com ',
+    });
+    expect(c.pki.publicUrl).toBe('http://pki.example.com');
+    expect(pkiPublicBaseUrl(c)).toBe('http://pki.example.com');
+    expect(publicBaseUrl(c)).toBe('https://certctl.example.com');
+    expect(pkiPublicBaseUrl(loadConfig({ CERTCTL_PKI_PUBLIC_URL: 'https://pki.example.com/certctl' }))).toBe(
+      'https://pki.example.com/certctl',
+    );
+    expect(problems({ CERTCTL_PUBLIC_URL: 'http://certctl.example.com' })[0]).toContain('CERTCTL_PUBLIC_URL');
+  });
+
+  it('refuses a CERTCTL_PKI_PUBLIC_URL that is not http(s), or has credentials, a query or a fragment', () => {
+    for (const url of [
+      'pki.example.com',
+      'ftp://pki.example.com',
+      'http://user:pw@pki.example.com',
+      'http://pki.example.com/?x=1',
+      'http://pki.example.com/?',
+      'http://pki.example.com/#top',
+    ]) {
+      const p = problems({ CERTCTL_PKI_PUBLIC_URL: url });
+      expect({ url, p }).toEqual({ url, p: [expect.stringContaining('CERTCTL_PKI_PUBLIC_URL')] });
+    }
   });
 });

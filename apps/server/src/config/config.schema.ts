@@ -182,6 +182,38 @@ export const configSchema = z
         .refine((u) => u.startsWith('https://'), 'CERTCTL_PUBLIC_URL must be an https:// URL')
         .optional(),
     ),
+    /** Plain-HTTP listener serving only /.well-known/pki/* (createPkiHttpServer in server-app.ts); unset = none. */
+    CERTCTL_PKI_HTTP_PORT: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined || v.trim() === '') return undefined;
+        if (!/^\d+$/.test(v.trim()) || Number(v.trim()) < 1 || Number(v.trim()) > 65535) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `CERTCTL_PKI_HTTP_PORT must be a port number between 1 and 65535, got ${JSON.stringify(v)}`,
+          });
+          return z.NEVER;
+        }
+        return Number(v.trim());
+      }),
+    /** Unset: CERTCTL_SERVER_HOST. */
+    CERTCTL_PKI_HTTP_HOST: optionalString.pipe(
+      z
+        .string()
+        .refine((h) => h === 'localhost' || isIP(h) !== 0, 'CERTCTL_PKI_HTTP_HOST must be an IP address or localhost')
+        .optional(),
+    ),
+    /** Base of the CRL DP and AIA URLs in certificates (http:// allowed); unset = CERTCTL_PUBLIC_URL. */
+    CERTCTL_PKI_PUBLIC_URL: optionalString.pipe(
+      z
+        .string()
+        .refine(
+          isPkiBaseUrl,
+          'CERTCTL_PKI_PUBLIC_URL must be an http:// or https:// URL without credentials, query or fragment',
+        )
+        .optional(),
+    ),
     CERTCTL_DATA_DIR: z
       .string()
       .optional()
@@ -377,6 +409,25 @@ export const configSchema = z
 
 type Env = z.output<typeof configSchema>;
 
+/** What pkiUrls (libs/pki) accepts as a base: absolute http(s), no credentials, query or fragment. */
+function isPkiBaseUrl(raw: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return false;
+  }
+  return (
+    (u.protocol === 'http:' || u.protocol === 'https:') &&
+    !u.username &&
+    !u.password &&
+    !u.search &&
+    !u.hash &&
+    !raw.includes('?') &&
+    !raw.includes('#')
+  );
+}
+
 function isProxySpec(entry: string): boolean {
   if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
   const [ip, prefix, ...rest] = entry.split('/');
@@ -446,6 +497,10 @@ export class AppConfig {
     ocspRateLimitPerIpPerMin: number;
     ocspCacheMaxEntries: number;
     exportRateLimitPerActorPerHour: number;
+    /** CERTCTL_PKI_HTTP_HOST/PORT: the plain-HTTP listener for /.well-known/pki/*; unset = none. */
+    httpListener?: { host: string; port: number };
+    /** CERTCTL_PKI_PUBLIC_URL: base of CRL DP and AIA URLs; unset = CERTCTL_PUBLIC_URL. */
+    publicUrl?: string;
   };
   /** EST and SCEP labels (CERTCTL_EST_*, CERTCTL_SCEP_*). */
   readonly enrollment!: EnrollmentConfig;
@@ -549,6 +604,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       ocspRateLimitPerIpPerMin: e.CERTCTL_OCSP_RATE_LIMIT_PER_IP_MIN,
       ocspCacheMaxEntries: e.CERTCTL_OCSP_CACHE_MAX_ENTRIES,
       exportRateLimitPerActorPerHour: e.CERTCTL_CERT_EXPORT_RATE_LIMIT_PER_ACTOR_HR,
+      httpListener:
+        e.CERTCTL_PKI_HTTP_PORT === undefined
+          ? undefined
+          : { host: e.CERTCTL_PKI_HTTP_HOST ?? e.CERTCTL_SERVER_HOST, port: e.CERTCTL_PKI_HTTP_PORT },
+      publicUrl: e.CERTCTL_PKI_PUBLIC_URL,
     },
     enrollment,
     acme,
@@ -558,7 +618,16 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   return Object.freeze(cfg);
 }
 
-/** Base of the URLs put in certificates (CRL DP, AIA): CERTCTL_PUBLIC_URL, else this listener. */
+/** This server's external base URL: CERTCTL_PUBLIC_URL, else the HTTPS listener. */
 export function publicBaseUrl(c: AppConfig): string {
   return c.server.publicUrl ?? `https://localhost:${c.server.port}`;
+}
+
+/**
+ * Base of the URLs put in certificates (CRL DP, AIA OCSP and CA issuers): CERTCTL_PKI_PUBLIC_URL,
+ * else publicBaseUrl. Relying parties fetch these over plain HTTP in practice (RFC 5280
+ * 4.2.1.13, 4.2.2.1), hence a base of its own that may be http://.
+ */
+export function pkiPublicBaseUrl(c: AppConfig): string {
+  return c.pki.publicUrl ?? publicBaseUrl(c);
 }

@@ -4,7 +4,7 @@ import { conflict, DomainError, ErrorCode, invalid, IssuerType, notFound } from 
 import { createIntermediateCa, derToPem, pemToDers, pkiUrls, readNameConstraints, type CreatedCa } from '@certctl/pki';
 import { AuditRepository } from '../audit/audit.repository';
 import { CaStore, issuingCaId, urlIdOf, type IssuerCaRow, type LoadedCa } from '../ca/ca-store';
-import { AppConfig, publicBaseUrl } from '../config/config.schema';
+import { AppConfig, pkiPublicBaseUrl } from '../config/config.schema';
 import type { Principal } from '../http/request-context';
 import type {
   CreateIntermediateDto,
@@ -60,7 +60,7 @@ export class IntermediatesService {
           excludedDns: body.name_constraints.excluded_dns,
         },
         // The new CA's own revocation status is published by its parent.
-        parentRevocation: { publicUrl: publicBaseUrl(this.config), parentIssuerId: parent.urlId },
+        parentRevocation: { publicUrl: pkiPublicBaseUrl(this.config), parentIssuerId: parent.urlId },
       });
     } catch (e) {
       throw asBodyError(e);
@@ -212,7 +212,7 @@ export class IntermediatesService {
       not_after: row.not_after.toISOString(),
       cert_pem: certPem,
       chain_pem: chain.join(''),
-      ca_issuers_url: pkiUrls(publicBaseUrl(this.config), urlIdOf(row)).caIssuers,
+      ca_issuers_url: pkiUrls(pkiPublicBaseUrl(this.config), urlIdOf(row)).caIssuers,
       certificates_active: live,
       retired_at: row.retired_at ? row.retired_at.toISOString() : null,
       created_at: row.created_at.toISOString(),

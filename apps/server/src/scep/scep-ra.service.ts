@@ -18,7 +18,7 @@ import {
   type ScepRa,
 } from '@certctl/pki';
 import { CaStore, type LoadedCa } from '../ca/ca-store';
-import { AppConfig, ConfigError, publicBaseUrl } from '../config/config.schema';
+import { AppConfig, ConfigError, pkiPublicBaseUrl } from '../config/config.schema';
 import { rowsOf } from '../database/sql';
 import type { ScepLabelConfig } from '../enrollment/enrollment-config';
 import { sealContextOf } from '../secrets/seal-contexts';
@@ -181,7 +181,7 @@ export class ScepRaService implements OnModuleInit {
         commonName,
         ekus: ['emailProtection'],
         ttlSeconds: RA_VALIDITY_DAYS * 86_400,
-        publicUrl: publicBaseUrl(this.config),
+        publicUrl: pkiPublicBaseUrl(this.config),
         issuerId: ca.urlId,
       });
       certDer = issued.certDer;

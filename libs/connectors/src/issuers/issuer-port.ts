@@ -127,7 +127,7 @@ export interface IssuerConnectorContext {
   issuerId: string;
   /** The issuer's full (unsealed) configuration, already validated against its type's schema. */
   config: ConfigObject;
-  /** This server's public URL: CRL distribution point and AIA point below it. */
+  /** Base of the CRL distribution point and AIA URLs (CERTCTL_PKI_PUBLIC_URL, else the public URL). */
   publicUrl: string;
   /** The id that names the signing CA in CRL/OCSP/CA-issuer URLs (issuer id, or intermediate id). */
   urlId: string;
