@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { HttpsClient, type HttpsResponse } from './support/https';
+import { apiCall, HttpsClient, type HttpsResponse } from './support/https';
 import { openssl } from './support/openssl';
 import { cleanupAll, runServerExpectingExit, startServer, tempDir, type ServerProcess } from './support/server-process';
 import { freePort, isListening, pollUntil, runCommand } from './support/util';
@@ -51,16 +51,8 @@ beforeAll(async () => {
 
 afterAll(cleanupAll, 60_000);
 
-async function call(method: 'GET' | 'POST', path: string, body?: object, expected = 200): Promise<HttpsResponse> {
-  const r = await api.request(method, path, { bearer: admin, body });
-  expect({ method, path, status: r.status, body: r.json ?? r.text }).toEqual({
-    method,
-    path,
-    status: expected,
-    body: expect.anything(),
-  });
-  return r;
-}
+const call = (method: 'GET' | 'POST', path: string, body?: object, expected = 200): Promise<HttpsResponse> =>
+  apiCall(api, admin, method, path, body, expected);
 
 interface Fetched {
   code: string;
