@@ -483,10 +483,12 @@ describe('chart contents per topology', () => {
       appProtocol: 'http',
     });
     const policy = byKind(ms, 'NetworkPolicy').find((p) => p.metadata.name === 'certctl-server')!;
-    expect(policy.spec.ingress[0].ports).toEqual([
-      { port: 'https', protocol: 'TCP' },
-      { port: 'pki-http', protocol: 'TCP' },
+    // HTTPS from the allowed peers; the PKI port from anywhere (relying parties are any TLS client).
+    expect(policy.spec.ingress[0].ports).toEqual([{ port: 'https', protocol: 'TCP' }]);
+    expect(policy.spec.ingress[0].from).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } },
     ]);
+    expect(policy.spec.ingress[1]).toEqual({ ports: [{ port: 'pki-http', protocol: 'TCP' }] });
 
     // Off by default: no variable, port, Service port or policy port.
     const plain = rendered.get('default values')!;
