@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { HttpsClient, tlsHandshake } from './support/https';
 import { makeCa, makeSelfSigned, makeServerCert, type CertFiles } from './support/openssl';
 import { cleanupAll, runServerExpectingExit, startServer, tempDir, type ServerProcess } from './support/server-process';
-import { isListening, pollUntil } from './support/util';
+import { freePort, isListening, pollUntil } from './support/util';
 
 /**
  * Hot reload of the server's own TLS certificate (CERTCTL_SERVER_TLS_RELOAD_INTERVAL): the
@@ -162,6 +162,42 @@ describe('a running server picks up its rotated certificate files', () => {
     expect(warnings[0]).toMatch(/does not match/);
     expect(srv.isRunning()).toBe(true);
   });
+});
+
+test('a worker replica (CERTCTL_ROLE=worker) reloads its certificate too, and opens no PKI HTTP port', async () => {
+  await publish(first.cert, first.key);
+  const pkiPort = await freePort();
+  const worker = await startServer({
+    env: {
+      CERTCTL_ROLE: 'worker',
+      CERTCTL_SERVER_TLS_CERT_PATH: live.cert,
+      CERTCTL_SERVER_TLS_KEY_PATH: live.key,
+      CERTCTL_SERVER_TLS_RELOAD_INTERVAL: '1s',
+      CERTCTL_PKI_HTTP_PORT: String(pkiPort),
+      CERTCTL_PKI_PUBLIC_URL: `http://127.0.0.1:${pkiPort}`,
+    },
+  });
+  try {
+    expect(worker.banner).toContain('certctl worker listening on');
+    expect(worker.adminKey).toBeUndefined();
+    expect(await servedSerial(worker.port)).toBe(await serialOf(first));
+    await publish(second.cert, second.key);
+    const want = await serialOf(second);
+    await pollUntil(
+      'the worker serves the new serial',
+      () => servedSerial(worker.port),
+      (s) => s === want,
+      {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      },
+    );
+    expect((await new HttpsClient(worker.port, ca.cert).get('/health')).status).toBe(200);
+    // The PKI listener belongs to replicas that serve the API.
+    expect(await isListening(pkiPort)).toBe(false);
+  } finally {
+    await worker.stop();
+  }
 });
 
 test('a bad CERTCTL_SERVER_TLS_RELOAD_INTERVAL stops the boot (exit 2), naming the variable', async () => {

@@ -23,7 +23,8 @@ export const SERVER_MAIN =
 export const PG_ADMIN_URL = process.env.CERTCTL_E2E_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.CERTCTL_E2E_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const BANNER = 'certctl server listening on ';
+/** An api/all replica's banner, or a worker's (CERTCTL_ROLE=worker: no API, no admin key). */
+const BANNER = /certctl (?:server|worker) listening on /;
 
 export type EnvOverrides = Record<string, string | undefined>;
 
@@ -174,13 +175,13 @@ function exitPromise(child: ChildProcess): Promise<ExitInfo> {
  * write): complete at the first blank line not followed by the admin-key section.
  */
 function parseBanner(stdout: string): { banner: string; baseUrl: string; caFile?: string; adminKey?: string } | null {
-  const start = stdout.indexOf(BANNER);
+  const start = stdout.search(BANNER);
   if (start < 0) return null;
   const rest = stdout.slice(start);
   const end = /\n\n(?! {2}Initial admin)/.exec(rest);
   if (!end) return null;
   const banner = rest.slice(0, end.index);
-  const baseUrl = /^certctl server listening on (https:\/\/\S+)$/m.exec(banner)?.[1];
+  const baseUrl = /^certctl (?:server|worker) listening on (https:\/\/\S+)(?: \(.*\))?$/m.exec(banner)?.[1];
   if (!baseUrl) return null;
   const caFile = /^\s*TLS CA file:\s+(\S+)/m.exec(banner)?.[1];
   const adminKey = /Initial admin API key[^\n]*\n\s+(cc_[A-Za-z0-9_-]+)\s*$/m.exec(banner)?.[1];
