@@ -4,7 +4,14 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { apiCall, HttpsClient, type HttpsResponse } from './support/https';
 import { openssl } from './support/openssl';
-import { cleanupAll, runServerExpectingExit, startServer, tempDir, type ServerProcess } from './support/server-process';
+import {
+  cleanupAll,
+  runServerExpectingExit,
+  startIssuingServer,
+  startServer,
+  tempDir,
+  type ServerProcess,
+} from './support/server-process';
 import { freePort, isListening, pollUntil, runCommand } from './support/util';
 
 /**
@@ -30,22 +37,13 @@ let pkiPort: number;
 let pkiBase: string;
 
 beforeAll(async () => {
-  const port = await freePort();
   pkiPort = await freePort();
   pkiBase = `http://127.0.0.1:${pkiPort}`;
-  srv = await startServer({
-    port,
-    env: {
-      CERTCTL_CONFIG_ENCRYPTION_KEY: `e2e-pki-http-key-${randomBytes(16).toString('hex')}`,
-      CERTCTL_KEYGEN_MODE: 'server',
-      CERTCTL_PUBLIC_URL: `https://127.0.0.1:${port}`,
-      CERTCTL_PKI_HTTP_PORT: String(pkiPort),
-      CERTCTL_PKI_PUBLIC_URL: pkiBase,
-    },
-  });
-  if (!srv.caFile || !srv.adminKey) throw new Error(`no TLS CA file or admin key in the banner\n${srv.output()}`);
-  api = new HttpsClient(srv.port, srv.caFile);
-  admin = srv.adminKey;
+  ({ srv, api, admin } = await startIssuingServer('pki-http', {
+    CERTCTL_KEYGEN_MODE: 'server',
+    CERTCTL_PKI_HTTP_PORT: String(pkiPort),
+    CERTCTL_PKI_PUBLIC_URL: pkiBase,
+  }));
   dir = await tempDir('certctl-e2e-pkihttp-');
 }, 60_000);
 
