@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { CaModule } from '../ca/ca.module';
+import { CrlCacheController } from './crl-cache.controller';
 import { CrlService } from './crl.service';
 import { OcspFastPath } from './ocsp-fast-path';
 import { OcspHotCache } from './ocsp-hot-cache';
@@ -22,7 +23,7 @@ import { ServedCaResolver } from './served-ca.resolver';
 @Global()
 @Module({
   imports: [AuditModule, CaModule],
-  controllers: [PkiController],
+  controllers: [PkiController, CrlCacheController],
   providers: [
     PkiRepository,
     ServedCaResolver,

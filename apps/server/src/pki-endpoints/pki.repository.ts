@@ -14,6 +14,21 @@ export interface ServedCa {
   not_after: Date;
 }
 
+/** A row of crlCacheOverview. */
+export interface CrlCacheOverviewRow {
+  issuer_id: string;
+  ca_id: string | null;
+  parent_id: string | null;
+  source: 'local_ca' | 'script';
+  crl_number: string | null;
+  this_update: Date;
+  next_update: Date | null;
+  size_bytes: number;
+  etag: string;
+  stale: boolean;
+  updated_at: Date;
+}
+
 export interface CrlCacheRow {
   ca_id: string;
   crl_number: string;
@@ -90,6 +105,25 @@ export class PkiRepository {
         [caId],
       ),
     )[0];
+  }
+
+  /**
+   * Every cached CRL, for the admin view: the Local CAs' (crl_cache) and the script issuers'
+   * (script_crl_cache), by issuer then CA. No DER bytes, only their size.
+   */
+  async crlCacheOverview(): Promise<CrlCacheOverviewRow[]> {
+    return rowsOf<CrlCacheOverviewRow>(
+      await this.ds.query(
+        `SELECT c.issuer_id, c.id AS ca_id, c.parent_id, 'local_ca' AS source, k.crl_number::text AS crl_number,
+                k.this_update, k.next_update, octet_length(k.der) AS size_bytes, k.etag, k.stale, k.updated_at
+           FROM crl_cache k JOIN issuer_cas c ON c.id = k.ca_id
+         UNION ALL
+         SELECT s.issuer_id, NULL, NULL, 'script', s.crl_number, s.this_update, s.next_update,
+                octet_length(s.der), s.etag, s.invalidated_at IS NOT NULL, COALESCE(s.invalidated_at, s.generated_at)
+           FROM script_crl_cache s
+          ORDER BY 1, 2 NULLS FIRST`,
+      ),
+    );
   }
 
   /**

@@ -79,6 +79,22 @@ openssl ca -batch -config "$CA_DIR/openssl.cnf" -gencrl -out "$1"`,
     // Cached: no run for a later request either.
     expect((await get(1)).status).toBe(200);
     expect(runCount()).toBe(1);
+    // The admin view of the CRL cache shows the script's CRL.
+    const admin = `Bearer ${(await t1.mintKey(['admin'])).key}`;
+    const view = await t2.http.get('/api/v1/admin/crl/cache').set('Authorization', admin);
+    expect(view.status).toBe(200);
+    expect(view.body.data).toContainEqual(
+      expect.objectContaining({
+        url_id: issuerId,
+        issuer_id: issuerId,
+        ca_id: null,
+        source: 'script',
+        crl_number: '1',
+        size_bytes: all[0].body.length,
+        etag: all[0].headers.get('etag'),
+        stale: false,
+      }),
+    );
   });
 
   it('the CRL loop remakes a due CRL and leaves a fresh one alone', async () => {
