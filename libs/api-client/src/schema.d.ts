@@ -98,6 +98,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/admin/crl/cache': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The cached CRLs: number, this/next update, size, ETag, stale, and the URL each is served at */
+    get: operations['getCrlCache'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/agent-groups': {
     parameters: {
       query?: never;
@@ -3824,6 +3841,50 @@ export interface components {
       /** @example approved per ticket SECOPS-12345 */
       note?: string;
     };
+    CrlCacheEntryDto: {
+      /**
+       * @description The id in `/.well-known/pki/crl/{id}`: the issuer id, or an intermediate CA id
+       * @example iss-local
+       */
+      url_id: string;
+      /** @example iss-local */
+      issuer_id: string;
+      /** @description The issuing CA (null for script-made CRLs) */
+      ca_id: string | null;
+      /**
+       * @description Who made the CRL: this server, or the issuer script
+       * @enum {string}
+       */
+      source: 'local_ca' | 'script';
+      /**
+       * @description The CRL number (decimal)
+       * @example 42
+       */
+      crl_number: string | null;
+      /** Format: date-time */
+      this_update: string;
+      /** Format: date-time */
+      next_update: string | null;
+      /** @description Size of the DER CRL in bytes */
+      size_bytes: number;
+      /** @description The ETag the CRL is served with */
+      etag: string;
+      /** @description A revocation (or, for scripts, an invalidation) happened since it was made: the next request or the CRL loop makes a new one */
+      stale: boolean;
+      /**
+       * Format: date-time
+       * @description When this entry was last written
+       */
+      updated_at: string;
+      /**
+       * @description Where it is served
+       * @example http://pki.example.com/.well-known/pki/crl/iss-local
+       */
+      crl_url: string;
+    };
+    CrlCacheListDto: {
+      data: components['schemas']['CrlCacheEntryDto'][];
+    };
     NameConstraintsViewDto: {
       permitted_dns: string[];
       excluded_dns: string[];
@@ -4806,6 +4867,43 @@ export interface operations {
       };
       /** @description No CERTCTL_CONFIG_ENCRYPTION_KEY to seal it with */
       503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  getCrlCache: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CrlCacheListDto'];
+        };
+      };
+      /** @description Missing or invalid credential */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The caller lacks `crl.admin` */
+      403: {
         headers: {
           [name: string]: unknown;
         };
