@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { chmodSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { pemToDers } from '@certctl/pki';
 import { OpensslDir } from '../../../../libs/pki/src/keys/testing';
@@ -488,12 +488,55 @@ describe('SCEP server (RFC 8894) in-process', () => {
     }
   });
 
-  it('SCEP disabled: /scep is 404 with a message', async () => {
+  it('GET /api/v1/admin/scep/profiles lists every label with its RA certificate, no secrets (scep.admin)', async () => {
+    const res = await t.http.get('/api/v1/admin/scep/profiles').set('Authorization', admin);
+    expect(res.status).toBe(200);
+    expect(res.body.enabled).toBe(true);
+    const byLabel = new Map(
+      (res.body.data as { label: string; ra_certificate: { fingerprint_sha256: string } }[]).map((p) => [p.label, p]),
+    );
+    expect([...byLabel.keys()].sort()).toEqual(['', 'gated', 'intune', 'later', 'rsa']);
+    const fingerprint = (der: Buffer) => createHash('sha256').update(der).digest('hex');
+    expect(byLabel.get('')).toEqual({
+      label: '',
+      path: '/scep',
+      issuer_id: ids.issuer,
+      profile_id: ids.profile,
+      challenge: 'static',
+      intune_audience: null,
+      ra_certificate: {
+        subject: 'CN=certctl SCEP RA default',
+        serial_number: expect.stringMatching(/^[0-9A-F]+$/),
+        not_before: expect.any(String),
+        not_after: expect.any(String),
+        fingerprint_sha256: fingerprint(raDer),
+        source: 'generated',
+      },
+      ra_error: null,
+    });
+    expect(byLabel.get('rsa')).toMatchObject({ path: '/scep/rsa', issuer_id: ids.rsaIssuer });
+    expect(byLabel.get('rsa')?.ra_certificate.fingerprint_sha256).toBe(fingerprint(await raOf('/scep/rsa')));
+    expect(byLabel.get('intune')).toMatchObject({
+      path: '/scep/intune',
+      challenge: 'static+intune',
+      intune_audience: 'certctl-test',
+    });
+    // Configuration, not credentials: the challenge password appears nowhere.
+    expect(res.text).not.toContain(CHALLENGE);
+
+    const viewer = `Bearer ${(await t.mintKey(['viewer'])).key}`;
+    expect((await t.http.get('/api/v1/admin/scep/profiles').set('Authorization', viewer)).status).toBe(403);
+  });
+
+  it('SCEP disabled: /scep is 404 with a message, and the admin list says so', async () => {
     const off = await createTestApp({ ...db.env, ...ISSUING_ENV });
     try {
       const res = await off.http.get('/scep?operation=GetCACaps');
       expect(res.status).toBe(404);
       expect(res.text).toContain('SCEP is not enabled');
+      const list = await off.http.get('/api/v1/admin/scep/profiles').set('Authorization', admin);
+      expect(list.status).toBe(200);
+      expect(list.body).toEqual({ enabled: false, data: [] });
     } finally {
       await off.close();
     }

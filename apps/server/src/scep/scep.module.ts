@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CaModule } from '../ca/ca.module';
 import { EnrollmentModule } from '../enrollment/enrollment.module';
+import { ScepAdminController } from './scep-admin.controller';
 import { ScepRaService } from './scep-ra.service';
 import { ScepReplayGuard } from './scep-replay';
 import { ScepController } from './scep.controller';
@@ -12,7 +13,7 @@ import { ScepService } from './scep.service';
  */
 @Module({
   imports: [EnrollmentModule, CaModule],
-  controllers: [ScepController],
+  controllers: [ScepController, ScepAdminController],
   providers: [ScepRaService, ScepReplayGuard, ScepService],
 })
 export class ScepModule {}
