@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpsClient } from './support/https';
+import { HttpsClient, renewAndWait } from './support/https';
 import { openssl } from './support/openssl';
 import { cleanupAll, startServer, tempDir, type ServerProcess } from './support/server-process';
-import { freePort, pollUntil, runCommand } from './support/util';
+import { freePort, runCommand } from './support/util';
 
 /**
  * A 3-level Local CA hierarchy built and used through HTTPS only, against the built
@@ -110,15 +110,8 @@ describe('3-level hierarchy over HTTPS', () => {
       issuer_id: issuerId,
       profile_id: `prof-e2e-hier-${tag}`,
     });
-    const job = await post(`/api/v1/certificates/${certId}/renew`, {}, 202);
-    const jobId: string = job.id;
-    const done = await pollUntil(
-      `job ${jobId} finishes`,
-      () => api.get(`/api/v1/jobs/${jobId}`, { bearer: admin }),
-      (r) => ['Completed', 'Failed'].includes(r.json?.status),
-      { timeoutMs: 30_000 },
-    );
-    expect({ status: done.json.status, error: done.json.last_error }).toEqual({ status: 'Completed', error: null });
+    const done = await renewAndWait(api, admin, certId);
+    expect({ status: done.status, error: done.last_error }).toEqual({ status: 'Completed', error: null });
 
     const pem = await api.get(`/api/v1/certificates/${certId}/export/pem`, { bearer: admin });
     expect(pem.status).toBe(200);

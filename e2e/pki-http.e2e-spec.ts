@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { apiCall, HttpsClient, type HttpsResponse } from './support/https';
+import { apiCall, HttpsClient, renewAndWait, type HttpsResponse } from './support/https';
 import { openssl } from './support/openssl';
 import {
   cleanupAll,
@@ -12,7 +12,7 @@ import {
   tempDir,
   type ServerProcess,
 } from './support/server-process';
-import { freePort, isListening, pollUntil, runCommand } from './support/util';
+import { freePort, isListening, runCommand } from './support/util';
 
 /**
  * The plain-HTTP PKI listener (CERTCTL_PKI_HTTP_PORT) and CERTCTL_PKI_PUBLIC_URL, against the
@@ -107,15 +107,8 @@ describe('plain-HTTP PKI listener', () => {
       { id: certId, name: certId, common_name: 'www.pkihttp.example.com', issuer_id: issuerId, profile_id: profileId },
       201,
     );
-    const job = await call('POST', `/api/v1/certificates/${certId}/renew`, {}, 202);
-    const jobId: string = job.json.id;
-    const done = await pollUntil(
-      `job ${jobId} finishes`,
-      () => api.get(`/api/v1/jobs/${jobId}`, { bearer: admin }),
-      (r) => ['Completed', 'Failed'].includes(r.json?.status),
-      { timeoutMs: 30_000 },
-    );
-    expect({ status: done.json.status, error: done.json.last_error }).toEqual({ status: 'Completed', error: null });
+    const done = await renewAndWait(api, admin, certId);
+    expect({ status: done.status, error: done.last_error }).toEqual({ status: 'Completed', error: null });
     const pem = await call('GET', `/api/v1/certificates/${certId}/export/pem`);
     leafFile = join(dir, 'leaf.pem');
     await writeFile(leafFile, pem.json.certificate_pem);

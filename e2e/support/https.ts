@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { connect as tlsConnect, type SecureVersion } from 'node:tls';
+import { pollUntil } from './util';
 
 /** An untyped JSON body (JSON.parse's own type), as supertest's `res.body`. */
 type Json = ReturnType<typeof JSON.parse>;
@@ -173,4 +174,25 @@ export async function createIssuerAndProfile(
     },
     201,
   );
+}
+
+/**
+ * Starts a renewal (`POST /certificates/{id}/renew`, 202) and waits until its job is Completed
+ * or Failed; the job as the API last showed it.
+ */
+export async function renewAndWait(
+  api: HttpsClient,
+  bearer: string,
+  certId: string,
+  timeoutMs = 30_000,
+): Promise<{ id: string; status: string; last_error: string | null; agent_id: string | null }> {
+  const job = await apiCall(api, bearer, 'POST', `/api/v1/certificates/${certId}/renew`, {}, 202);
+  const jobId: string = job.json.id;
+  const done = await pollUntil(
+    `job ${jobId} finishes`,
+    () => api.get(`/api/v1/jobs/${jobId}`, { bearer }),
+    (r) => ['Completed', 'Failed'].includes(r.json?.status),
+    { timeoutMs },
+  );
+  return done.json;
 }
