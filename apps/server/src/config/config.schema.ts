@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { pkiBaseUrlProblem } from '@certctl/pki';
 import { readEnrollmentConfig, type EnrollmentConfig } from '../enrollment/enrollment-config';
 import { readAcmeConfig, type AcmeConfig } from '../acme/acme-config';
 import { readAcmeClientConfig, type AcmeClientConfig } from '../issuers/acme/acme-client-config';
@@ -24,11 +25,12 @@ const bool = (name: string, dflt: boolean) =>
       return z.NEVER;
     });
 
-const int = (name: string, dflt: number, min: number, max: number) =>
+/** A whole number in [min, max]; unset or empty gives `dflt` (which may be undefined: optional). */
+const int = <D extends number | undefined>(name: string, dflt: D, min: number, max: number) =>
   z
     .string()
     .optional()
-    .transform((v, ctx) => {
+    .transform((v, ctx): number | D => {
       if (v === undefined || v.trim() === '') return dflt;
       if (!/^\d+$/.test(v.trim())) {
         ctx.addIssue({ code: 'custom', message: `${name} must be a whole number, got ${JSON.stringify(v)}` });
@@ -102,45 +104,36 @@ const url = (name: string, dflt: string, protocols: string[]) =>
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Go-style durations as certctl takes them: `30s`, `5m`, `24h`, `1h30m`, `7d`. */
-const duration = (name: string, dflt: string, minMs: number, maxMs: number) =>
+/**
+ * Go-style durations as certctl takes them: `30s`, `5m`, `24h`, `1h30m`, `7d`. With `off`,
+ * `0` (also `0s`, `0m`, ...) is accepted too and yields 0: the feature is turned off.
+ */
+const duration = (name: string, dflt: string, minMs: number, maxMs: number, opts: { off?: boolean } = {}) =>
   z
     .string()
     .optional()
     .transform((v, ctx) => {
       const raw = v === undefined || v.trim() === '' ? dflt : v.trim();
+      if (opts.off && /^0+(ms|s|m|h|d)?$/.test(raw)) return 0;
+      const orOff = opts.off ? ' (or 0 to turn it off)' : '';
       const parts = [...raw.matchAll(/(\d+)(ms|s|m|h|d)/g)];
       const ms = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]], 0);
       if (parts.length === 0 || parts.map((p) => p[0]).join('') !== raw) {
         ctx.addIssue({
           code: 'custom',
-          message: `${name} must be a duration such as 30s, 5m or 24h, got ${JSON.stringify(raw)}`,
+          message: `${name} must be a duration such as 30s, 5m or 24h${orOff}, got ${JSON.stringify(raw)}`,
         });
         return z.NEVER;
       }
       if (ms < minMs || ms > maxMs) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be between ${minMs} ms and ${maxMs} ms, got ${ms} ms` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be between ${minMs} ms and ${maxMs} ms${orOff}, got ${ms} ms`,
+        });
         return z.NEVER;
       }
       return ms;
     });
-
-/** A duration, or `0` (also `0s`, `0m`, ...) to turn the feature off. */
-const durationOrOff = (name: string, dflt: string, minMs: number, maxMs: number) => {
-  const on = duration(name, dflt, minMs, maxMs);
-  return z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v !== undefined && /^0+(ms|s|m|h|d)?$/.test(v.trim())) return 0;
-      const parsed = on.safeParse(v);
-      if (parsed.success) return parsed.data;
-      for (const issue of parsed.error.issues) {
-        ctx.addIssue({ code: 'custom', message: `${issue.message} (or 0 to turn it off)` });
-      }
-      return z.NEVER;
-    });
-};
 
 const optionalString = z
   .string()
@@ -174,7 +167,9 @@ export const configSchema = z
     CERTCTL_SERVER_TLS_CERT_PATH: optionalString,
     CERTCTL_SERVER_TLS_KEY_PATH: optionalString,
     /** How often the listener re-reads its certificate (tls/server-tls-reloader.ts); 0 = never. */
-    CERTCTL_SERVER_TLS_RELOAD_INTERVAL: durationOrOff('CERTCTL_SERVER_TLS_RELOAD_INTERVAL', '1m', 1_000, 86_400_000),
+    CERTCTL_SERVER_TLS_RELOAD_INTERVAL: duration('CERTCTL_SERVER_TLS_RELOAD_INTERVAL', '1m', 1_000, 86_400_000, {
+      off: true,
+    }),
     CERTCTL_PUBLIC_URL: optionalString.pipe(
       z
         .string()
@@ -183,20 +178,7 @@ export const configSchema = z
         .optional(),
     ),
     /** Plain-HTTP listener serving only /.well-known/pki/* (createPkiHttpServer in server-app.ts); unset = none. */
-    CERTCTL_PKI_HTTP_PORT: z
-      .string()
-      .optional()
-      .transform((v, ctx) => {
-        if (v === undefined || v.trim() === '') return undefined;
-        if (!/^\d+$/.test(v.trim()) || Number(v.trim()) < 1 || Number(v.trim()) > 65535) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `CERTCTL_PKI_HTTP_PORT must be a port number between 1 and 65535, got ${JSON.stringify(v)}`,
-          });
-          return z.NEVER;
-        }
-        return Number(v.trim());
-      }),
+    CERTCTL_PKI_HTTP_PORT: int('CERTCTL_PKI_HTTP_PORT', undefined, 1, 65535),
     /** Unset: CERTCTL_SERVER_HOST. */
     CERTCTL_PKI_HTTP_HOST: optionalString.pipe(
       z
@@ -209,7 +191,7 @@ export const configSchema = z
       z
         .string()
         .refine(
-          isPkiBaseUrl,
+          (u) => pkiBaseUrlProblem(u) === undefined,
           'CERTCTL_PKI_PUBLIC_URL must be an http:// or https:// URL without credentials, query or fragment',
         )
         .optional(),
@@ -408,25 +390,6 @@ export const configSchema = z
   });
 
 type Env = z.output<typeof configSchema>;
-
-/** What pkiUrls (libs/pki) accepts as a base: absolute http(s), no credentials, query or fragment. */
-function isPkiBaseUrl(raw: string): boolean {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return false;
-  }
-  return (
-    (u.protocol === 'http:' || u.protocol === 'https:') &&
-    !u.username &&
-    !u.password &&
-    !u.search &&
-    !u.hash &&
-    !raw.includes('?') &&
-    !raw.includes('#')
-  );
-}
 
 function isProxySpec(entry: string): boolean {
   if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;

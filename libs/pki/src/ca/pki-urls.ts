@@ -13,6 +13,32 @@ export interface PkiUrls {
 const cache = new Map<string, PkiUrls>();
 
 /**
+ * Why `publicUrl` cannot be the base of CRL/OCSP/CA-issuer URLs (absolute http(s), no
+ * credentials, query or fragment), or undefined when it can. The configuration checks its
+ * variables with this, so what boots is what pkiUrls accepts.
+ */
+export function pkiBaseUrlProblem(publicUrl: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(publicUrl);
+  } catch {
+    return `"${publicUrl}" is not an absolute URL`;
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search ||
+    url.hash ||
+    url.username ||
+    url.password ||
+    publicUrl.includes('?') ||
+    publicUrl.includes('#')
+  ) {
+    return `"${publicUrl}" must be http(s) without credentials, query or fragment`;
+  }
+  return undefined;
+}
+
+/**
  * The URLs certificates of `issuerId` point at, under this server's public URL
  * (`CERTCTL_PUBLIC_URL`). The URL must be absolute http(s) without query or fragment; a
  * trailing slash is dropped; the issuer id is percent-encoded. Memoized: issuance calls
@@ -22,21 +48,9 @@ export function pkiUrls(publicUrl: string, issuerId: string): PkiUrls {
   const key = `${publicUrl}\n${issuerId}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  let url: URL;
-  try {
-    url = new URL(publicUrl);
-  } catch {
-    throw invalid(`public_url: "${publicUrl}" is not an absolute URL`);
-  }
-  if (
-    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
-    url.search ||
-    url.hash ||
-    url.username ||
-    url.password
-  ) {
-    throw invalid(`public_url: "${publicUrl}" must be http(s) without credentials, query or fragment`);
-  }
+  const problem = pkiBaseUrlProblem(publicUrl);
+  if (problem) throw invalid(`public_url: ${problem}`);
+  const url = new URL(publicUrl);
   if (issuerId.length === 0 || issuerId.length > 128) throw invalid('issuer_id: must be 1-128 characters');
   const base = url.href.replace(/\/+$/, '');
   const id = encodeURIComponent(issuerId);
