@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { openssl } from './support/openssl';
 import {
   createAgentCertificate,
+  fetchScriptCrl,
   renewWithAgentCsr,
   scriptCaIssuerConfig,
   startScriptCaServer,
@@ -38,17 +39,7 @@ beforeAll(async () => {
 
 afterAll(cleanupAll, 60_000);
 
-/** GET the CRL with curl into a file; returns the status, the Content-Type and the file. */
-async function fetchCrl(issuerId: string): Promise<{ status: number; type: string; file: string }> {
-  const file = join(s.dir, `${issuerId}-${randomBytes(3).toString('hex')}.crl`);
-  const r = await runCommand('curl', [
-    '-sS', '--cacert', s.srv.caFile ?? '', '-o', file, '-w', '%{http_code} %{content_type}',
-    `https://127.0.0.1:${s.srv.port}/.well-known/pki/crl/${issuerId}`,
-  ]); // prettier-ignore
-  expect(r.code).toBe(0);
-  const [status, type = ''] = r.stdout.trim().split(' ');
-  return { status: Number(status), type, file };
-}
+const fetchCrl = (issuerId: string) => fetchScriptCrl(s, issuerId);
 
 async function crlText(file: string): Promise<string> {
   const verify = await openssl(['crl', '-inform', 'DER', '-in', file, '-CAfile', s.ca.caCertPath, '-noout']);

@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ScriptCa } from '../../libs/connectors/src/issuers/openssl/testing/script-ca';
 import { apiCall, type HttpsClient, type HttpsResponse } from './https';
 import { openssl } from './openssl';
 import { startIssuingServer, tempDir, type ServerProcess } from './server-process';
-import { pollUntil } from './util';
+import { pollUntil, runCommand } from './util';
 
 /**
  * What the OpenSSL-script issuer e2e specs share: the built server beside a ScriptCa (real
@@ -130,4 +131,23 @@ export async function renewWithAgentCsr(
     body: 'issued',
   });
   return { issued, keyFile };
+}
+
+/**
+ * GET an issuer's CRL from the server (/.well-known/pki/crl/<issuer id>) with curl into a
+ * file; the status, the Content-Type and the file. The server runs the CRL script under its
+ * own lock, so a test never races it on the CA's files by running the script itself.
+ */
+export async function fetchScriptCrl(
+  s: ScriptCaServer,
+  issuerId: string,
+): Promise<{ status: number; type: string; file: string }> {
+  const file = join(s.dir, `${issuerId}-${randomBytes(3).toString('hex')}.crl`);
+  const r = await runCommand('curl', [
+    '-sS', '--cacert', s.srv.caFile ?? '', '-o', file, '-w', '%{http_code} %{content_type}',
+    `https://127.0.0.1:${s.srv.port}/.well-known/pki/crl/${issuerId}`,
+  ]); // prettier-ignore
+  if (r.code !== 0) throw new Error(`curl failed (${r.code}): ${r.stderr}`);
+  const [status, type = ''] = r.stdout.trim().split(' ');
+  return { status: Number(status), type, file };
 }
