@@ -219,8 +219,9 @@ export class IssuanceService implements OnModuleInit {
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const permanent = e instanceof DomainError && e.code !== ErrorCode.Unavailable;
-      await this.jobs.finish(job.id, 'Failed', message, false);
+      // The certificate first: a caller that sees the job Failed sees the certificate's state.
       if (permanent) await this.setCertStatus(input.certificateId, 'Failed');
+      await this.jobs.finish(job.id, 'Failed', message, false);
       throw e;
     }
   }
@@ -477,11 +478,14 @@ export class IssuanceService implements OnModuleInit {
   }
 
   private async failOrder(order: IssuerOrderRow, message: string, permanent: boolean): Promise<void> {
-    const failed = await this.orders.failJob(order.job_id, message, permanent);
-    if (failed && (permanent || failed.attemptsLeft === 0)) {
-      await this.setCertStatus(order.certificate_id, 'Failed');
-      await this.ds.transaction((m) => this.orders.remove(m, order.job_id));
-    }
+    // One transaction: whoever sees the job Failed for good also sees the certificate Failed.
+    await this.ds.transaction(async (m) => {
+      const failed = await this.orders.failJob(m, order.job_id, message, permanent);
+      if (failed && (permanent || failed.attemptsLeft === 0)) {
+        await this.setCertStatus(order.certificate_id, 'Failed', m);
+        await this.orders.remove(m, order.job_id);
+      }
+    });
   }
 
   private async record(
@@ -632,8 +636,8 @@ export class IssuanceService implements OnModuleInit {
     return row;
   }
 
-  private async setCertStatus(id: string, status: string): Promise<void> {
-    await this.ds.query(
+  private async setCertStatus(id: string, status: string, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.query(
       `UPDATE managed_certificates SET status = $2, updated_at = now()
         WHERE id = $1 AND archived_at IS NULL AND status NOT IN ('Revoked', 'Archived')`,
       [id, status],

@@ -145,9 +145,14 @@ export class IssuerOrdersRepository {
    * which resumes polling the same order. Returns the attempts left, or undefined when the
    * job had moved on.
    */
-  async failJob(jobId: string, error: string, exhaust: boolean): Promise<{ attemptsLeft: number } | undefined> {
+  async failJob(
+    m: EntityManager,
+    jobId: string,
+    error: string,
+    exhaust: boolean,
+  ): Promise<{ attemptsLeft: number } | undefined> {
     const rows = rowsOf<{ attempts: number; max_attempts: number }>(
-      await this.ds.query(
+      await m.query(
         `UPDATE jobs
             SET status = 'Failed', last_error = $2, updated_at = now(),
                 attempts = CASE WHEN $3 THEN GREATEST(attempts, max_attempts) ELSE attempts END
