@@ -37,6 +37,7 @@ import type { Principal } from '../http/request-context';
 import { JobHandlerRegistry, type JobOutcome } from '../jobs/job-engine';
 import { formatDuration, JobEngineRepository } from '../jobs/job-engine.repository';
 import { JobFactory } from '../jobs/job-factory';
+import { isPermanentJobFailure } from '../jobs/job-failure';
 import { JobEntity } from '../jobs/job.entity';
 import { checkSan } from '../certificates/names';
 import { PolicyEvaluationService } from '../policies/policy-evaluation.service';
@@ -218,7 +219,7 @@ export class IssuanceService implements OnModuleInit {
       return issued;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      const permanent = e instanceof DomainError && e.code !== ErrorCode.Unavailable;
+      const permanent = isPermanentJobFailure(e);
       // The certificate first: a caller that sees the job Failed sees the certificate's state.
       if (permanent) await this.setCertStatus(input.certificateId, 'Failed');
       await this.jobs.finish(job.id, 'Failed', message, false);
@@ -433,8 +434,7 @@ export class IssuanceService implements OnModuleInit {
       // Outages (transport errors, 5xx, no answer in time) and rate limits leave attempts for
       // the retry loop; a CA refusing the request itself (4xx: credentials, unknown order) does not.
       const message = e instanceof Error ? e.message : String(e);
-      const permanent =
-        e instanceof DomainError && e.code !== ErrorCode.Unavailable && e.code !== ErrorCode.RateLimited;
+      const permanent = isPermanentJobFailure(e);
       this.logger.warn(`${what}: poll failed${permanent ? '' : `, job ${jobId} will be retried`}: ${message}`);
       await this.failOrder(order, `${what}: the CA could not be polled: ${message}`, permanent);
       return 'unreachable';
@@ -646,7 +646,7 @@ export class IssuanceService implements OnModuleInit {
 
   /** A job that will not be retried leaves its certificate Failed (visible in lists and stats). */
   private async markFailedWhenPermanent(job: JobEntity, e: unknown): Promise<void> {
-    const permanent = e instanceof DomainError && e.code !== ErrorCode.Unavailable && e.code !== ErrorCode.RateLimited;
+    const permanent = isPermanentJobFailure(e);
     const lastAttempt = job.attempts >= job.maxAttempts;
     if (job.certificateId && (permanent || lastAttempt)) await this.setCertStatus(job.certificateId, 'Failed');
   }

@@ -1,20 +1,13 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
-import {
-  DomainError,
-  ErrorCode,
-  JobName,
-  LoopName,
-  QueueName,
-  type JobType,
-  type RunJobPayload,
-} from '@certctl/domain';
+import { JobName, LoopName, QueueName, type JobType, type RunJobPayload } from '@certctl/domain';
 import { AppConfig } from '../config/config.schema';
 import { runsBackgroundWork } from '../role/process-role';
 import { LoopRegistry } from '../scheduler/loop-registry';
 import type { JobEntity } from './job.entity';
 import { JobEngineRepository } from './job-engine.repository';
+import { isPermanentJobFailure } from './job-failure';
 
 /** What a handler reports: done, waiting for the agent's CSR or for an asynchronous CA. Failures are thrown. */
 export type JobOutcome = 'Completed' | 'AwaitingCSR' | 'AwaitingIssuer';
@@ -118,8 +111,7 @@ export class JobRunner extends WorkerHost implements OnApplicationBootstrap {
       await this.repo.finish(job.id, outcome);
       return outcome;
     } catch (e) {
-      const permanent =
-        e instanceof DomainError && e.code !== ErrorCode.Unavailable && e.code !== ErrorCode.RateLimited;
+      const permanent = isPermanentJobFailure(e);
       const message = e instanceof Error ? e.message : String(e);
       if (!permanent) this.logger.warn(`job ${job.id} (${job.type}) failed, will retry: ${message}`);
       await this.repo.finish(job.id, 'Failed', message, permanent);
